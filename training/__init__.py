@@ -1,0 +1,1 @@
+"""Training, calibration, evaluation, export and packaging for realcheck's detectors."""
