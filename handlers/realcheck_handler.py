@@ -75,7 +75,8 @@ class RealcheckHandler(BaseHandler):
 
     def handle(self, data, context):
         requests = [
-            Request(form_payload(item), explain=bool(context.get_request_header(index, "explain")))
+            # The frontend marks /explanations requests with the header explain="True".
+            Request(form_payload(item), explain=context.get_request_header(index, "explain") == "True")
             for index, item in enumerate(data)
         ]
         outcomes = self.service.handle(requests)

@@ -52,8 +52,10 @@ def decode_image(data: bytes, max_pixels: int = spec.DEFAULT_MAX_PIXELS) -> Imag
             return _to_rgb(image)
     except ImageInputError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ImageInputError(400, "invalid_image", f"The body is not a readable image ({exc}).") from None
+    except UnidentifiedImageError:
+        raise ImageInputError(400, "invalid_image", "The body is not an image format we can read (JPEG, PNG, WebP, GIF, BMP, TIFF).") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageInputError(413, "image_too_large", str(exc)) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageInputError(400, "invalid_image", f"The image is corrupt or truncated ({exc}).") from None
 

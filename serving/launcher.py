@@ -45,6 +45,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def isolated_ports() -> Dict[str, str]:
+    """Config overrides that put every listener on a free port, so that several
+    servers (tests, benchmarks, `make serve`) can run on one machine."""
+    worker_base = 20000 + free_port() % 20000  # workers use unix sockets named by port
+    return {
+        "inference_address": f"http://127.0.0.1:{free_port()}",
+        "management_address": f"http://127.0.0.1:{free_port()}",
+        "metrics_address": f"http://127.0.0.1:{free_port()}",
+        "grpc_inference_port": str(free_port()),
+        "grpc_management_port": str(free_port()),
+        "initial_worker_port": str(worker_base),
+    }
+
+
 def read_properties(path: Path) -> Dict[str, str]:
     values: Dict[str, str] = {}
     for line in Path(path).read_text().splitlines():
@@ -105,7 +119,7 @@ def start(
     if foreground:
         command.append("--foreground")
     log = open(workdir / "torchserve.out", "ab")
-    process_env = {**os.environ, "LOG_LOCATION": str(workdir / "logs"), "METRICS_LOCATION": str(workdir / "logs"), **(env or {})}
+    process_env = {**os.environ, **_server_env(workdir), **(env or {})}
     process = subprocess.Popen(
         command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=process_env, start_new_session=foreground
     )
@@ -126,6 +140,14 @@ def start(
         stop(server)
         raise
     return server
+
+
+def _server_env(workdir: Path) -> Dict[str, str]:
+    """Logs under the workdir, and a private TMPDIR: TorchServe keeps its pid file
+    in the temp folder, and a shared one would let only one server run per machine."""
+    tmp = workdir / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return {"LOG_LOCATION": str(workdir / "logs"), "METRICS_LOCATION": str(workdir / "logs"), "TMPDIR": str(tmp)}
 
 
 def read_keys(workdir: Path) -> tuple[str, str]:
@@ -168,5 +190,7 @@ def stop(server: Server, timeout: float = 30.0) -> None:
 
 
 def stop_daemon(workdir: Path) -> None:
-    subprocess.run([str(Path(sys.executable).parent / "torchserve"), "--stop"], cwd=workdir, check=False)
+    workdir = Path(workdir).resolve()
+    env = {**os.environ, **_server_env(workdir)}
+    subprocess.run([str(Path(sys.executable).parent / "torchserve"), "--stop"], cwd=workdir, env=env, check=False)
     shutil.rmtree(Path(workdir) / "logs" / "config", ignore_errors=True)

@@ -58,11 +58,7 @@ def synthetic_root(tiny_run: Path) -> Path:
 def torchserve(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory):
     """A real TorchServe on free loopback ports, serving the tiny archives, token auth on."""
     ui_port = launcher.free_port()
-    overrides = {
-        "inference_address": f"http://127.0.0.1:{launcher.free_port()}",
-        "management_address": f"http://127.0.0.1:{launcher.free_port()}",
-        "metrics_address": f"http://127.0.0.1:{launcher.free_port()}",
-    }
+    overrides = launcher.isolated_ports()
     workdir = tmp_path_factory.mktemp("torchserve")
     server = launcher.start(tiny_run / "model_store", workdir, overrides=overrides, ui_origin=f"http://127.0.0.1:{ui_port}")
     server.ui_port = ui_port

@@ -208,6 +208,7 @@ def evaluate_run(
         "model": model_spec.name,
         "preset": model_spec.preset,
         "trained_on": list(trained_on),
+        "generators": list(layout.generators),
         "unseen": list(layout.unseen),
         "test_sets": results,
         "calibration": {

@@ -69,7 +69,7 @@ def write_report(out: Path) -> Path:
     cross = [run for run in runs if runs[run]["model"] == "cnn"]
     if len(cross) > 1:
         lines += ["", "## Cross-generator table (as the study's CNN-SD1.4 vs CNN-ALL)", ""]
-        generators = [n for n in names if n not in ("all", "unseen", "inpainted") and n in runs[cross[0]]["test_sets"]]
+        generators = runs[cross[0]]["generators"]
         lines += ["| trained on | " + " | ".join(generators) + " |", "| --- |" + " --- |" * len(generators)]
         for run in cross:
             trained = ",".join(runs[run]["trained_on"]) if len(runs[run]["trained_on"]) == 1 else "all seen"
