@@ -364,6 +364,29 @@ def test_server_errors_in_words_with_stand_in(page, fake_ui, data, token, expect
     assert page.inner_text("#combined-verdict").startswith("No verdict")
 
 
+@pytest.mark.parametrize("how", ["paste", "drop"])
+def test_paste_and_drop_also_send_the_image(page, fake_ui, how):
+    open_page(page, fake_ui.url, token=GOOD_TOKEN)
+    png = base64.b64encode(_png(40, 30, (200, 30, 30))).decode()
+    page.evaluate(
+        """([how, b64]) => {
+          const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+          const data = new DataTransfer();
+          data.items.add(new File([bytes], 'pasted.png', {type: 'image/png'}));
+          const event = how === 'paste'
+            ? new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true})
+            : new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true});
+          (how === 'paste' ? document.body : document.getElementById('drop')).dispatchEvent(event);
+        }""",
+        [how, png],
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.card[data-model]')].every(c => c.dataset.state === 'done')",
+        timeout=ACTION_TIMEOUT_MS,
+    )
+    assert page.evaluate("() => document.getElementById('preview').naturalWidth") == 40
+
+
 def test_server_down_through_the_page_server(page, down_ui):
     open_page(page, down_ui.url, token="anything")
     upload(page, _png(64, 64, (0, 0, 0)))
