@@ -147,6 +147,7 @@ def test_container_configs_keep_the_safe_settings():
         assert config["max_request_size"] == config["max_response_size"] == str(64 * 1024 * 1024), path
         assert config["metrics_mode"] == "prometheus", path
         assert config["inference_address"] == "http://0.0.0.0:8080", path
+        assert config["grpc_inference_address"] == config["grpc_management_address"] == "127.0.0.1", path
         assert config["model_store"] == "/home/model-server/model-store", path
         assert "disable_token_authorization" not in config, path
         assert not any(k.startswith("cors_") for k in config), path
