@@ -337,6 +337,9 @@ def test_verdicts_overlays_and_phone_layout_with_stand_in(browser, fake_ui):
         assert error_text(page) == ""
         for key in OVERLAYS:
             assert_overlay_shows(page, key)
+        page.locator(f"button[data-overlay='{OVERLAYS[-1]}']").click()  # pressing again hides it
+        assert page.locator("#overlay").is_hidden()
+        assert_overlay_shows(page, OVERLAYS[0])
         # 375 px wide: nothing sticks out sideways.
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"page is {overflow}px wider than a 375px phone"
