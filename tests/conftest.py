@@ -24,6 +24,7 @@ from serving import launcher
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "test-cache"
 SOURCES = ("realcheck", "training", "handlers")
+SERVED_STORE = "model_store_batch8"
 
 
 def _code_hash() -> str:
@@ -39,12 +40,16 @@ def _code_hash() -> str:
 def tiny_run() -> Path:
     """``python -m training all --preset tiny`` output: <run>/{cnn,fcn,vit}/..., <run>/model_store/*.mar."""
     run = CACHE / f"tiny-{_code_hash()}"
-    if not (run / "model_store" / "vit.mar").exists():
+    if not (run / SERVED_STORE / "vit.mar").exists():
         shutil.rmtree(run, ignore_errors=True)
         for stale in CACHE.glob("tiny-*"):
             shutil.rmtree(stale, ignore_errors=True)
         command = [sys.executable, "-m", "training", "all", "--preset", "tiny", "--out", str(run)]
         command += ["--model-store", str(run / "model_store"), "--workers", "0"]
+        subprocess.run(command, cwd=ROOT, check=True)
+        # The served copies batch up to 8 requests, so the tests exercise batching.
+        command = [sys.executable, "-m", "training", "archive", "--runs", str(run), "--out", str(run / SERVED_STORE)]
+        command += ["--batch-size", "8", "--max-batch-delay", "150"]
         subprocess.run(command, cwd=ROOT, check=True)
     return run
 
@@ -60,7 +65,7 @@ def torchserve(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory):
     ui_port = launcher.free_port()
     overrides = launcher.isolated_ports()
     workdir = tmp_path_factory.mktemp("torchserve")
-    server = launcher.start(tiny_run / "model_store", workdir, overrides=overrides, ui_origin=f"http://127.0.0.1:{ui_port}")
+    server = launcher.start(tiny_run / SERVED_STORE, workdir, overrides=overrides, ui_origin=f"http://127.0.0.1:{ui_port}")
     server.ui_port = ui_port
     yield server
     launcher.stop(server)

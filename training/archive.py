@@ -46,14 +46,23 @@ def add_archive_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device-type", choices=("cpu", "gpu"), help="pin workers to CPU or GPU (default: GPU when present)")
     parser.add_argument("--batch-size", type=int, help="override the batch size in model-config.yaml")
     parser.add_argument("--workers", type=int, help="override min/max workers in model-config.yaml")
+    parser.add_argument("--max-batch-delay", type=int, help="override maxBatchDelay (ms) in model-config.yaml")
 
 
-def model_config(name: str, device_type: str | None = None, batch_size: int | None = None, workers: int | None = None) -> dict:
+def model_config(
+    name: str,
+    device_type: str | None = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
+    max_batch_delay: int | None = None,
+) -> dict:
     config = {**MODEL_CONFIG[name], "realcheck": dict(MODEL_CONFIG[name]["realcheck"])}
     if device_type:
         config["deviceType"] = device_type
     if batch_size:
         config["batchSize"] = batch_size
+    if max_batch_delay is not None:
+        config["maxBatchDelay"] = max_batch_delay
     if workers:
         config["minWorkers"] = config["maxWorkers"] = workers
     return config
@@ -101,11 +110,12 @@ def archive_all(
     device_type: str | None = None,
     batch_size: int | None = None,
     workers: int | None = None,
+    max_batch_delay: int | None = None,
 ) -> list[Path]:
     staging = Path(runs) / ".mar-staging"
     try:
         return [
-            build_archive(name, Path(runs) / name, Path(out), model_config(name, device_type, batch_size, workers), staging)
+            build_archive(name, Path(runs) / name, Path(out), model_config(name, device_type, batch_size, workers, max_batch_delay), staging)
             for name in models
         ]
     finally:
@@ -113,4 +123,6 @@ def archive_all(
 
 
 def run_archive(args: argparse.Namespace) -> list[Path]:
-    return archive_all(args.runs, args.out, args.models.split(","), args.device_type, args.batch_size, args.workers)
+    return archive_all(
+        args.runs, args.out, args.models.split(","), args.device_type, args.batch_size, args.workers, args.max_batch_delay
+    )

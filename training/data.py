@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import random
 from collections import Counter
 from pathlib import Path
@@ -117,18 +118,28 @@ def _class_samples(root: Path, generator: str, split: str) -> List[Sample]:
     ]
 
 
-def _in_validation(path: Path) -> bool:
-    # A hash of the file name, not a shuffle: the split never changes when files are added.
-    digest = hashlib.sha1(path.name.encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < VALIDATION_FRACTION
+def _validation_split(samples: Sequence[Sample]) -> Tuple[List[Sample], List[Sample]]:
+    """The study's 0.9/0.1 split, per class: the tenth of files whose name hashes lowest.
+
+    Hashing names rather than shuffling keeps the split fixed across runs and
+    machines, and taking ceil(10%) per class guarantees both classes in validation.
+    """
+    train, val = [], []
+    for label in sorted({s.label for s in samples}):
+        group = sorted((s for s in samples if s.label == label), key=lambda s: hashlib.sha1(s.path.name.encode()).digest())
+        cut = math.ceil(VALIDATION_FRACTION * len(group))
+        val += group[:cut]
+        train += group[cut:]
+    return train, val
 
 
 def train_val_samples(layout: GenImageLayout, generators: Sequence[str]) -> Tuple[List[Sample], List[Sample]]:
     """The 0.9/0.1 split of the chosen generators' ``train`` folders."""
     train, val = [], []
     for generator in generators:
-        for sample in _class_samples(layout.root, generator, "train"):
-            (val if _in_validation(sample.path) else train).append(sample)
+        generator_train, generator_val = _validation_split(_class_samples(layout.root, generator, "train"))
+        train += generator_train
+        val += generator_val
     return train, val
 
 
