@@ -8,6 +8,7 @@ RUN_DIR ?= build/$(PRESET)
 SERVE_DIR ?= build/serve
 UI_HOST ?= 127.0.0.1
 UI_PORT ?= 8090
+API ?= http://127.0.0.1:8080
 MARS := $(MODEL_STORE)/cnn.mar $(MODEL_STORE)/fcn.mar $(MODEL_STORE)/vit.mar
 
 .PHONY: install serve stop models test test-fast ui bench bench-smoke clean
@@ -25,13 +26,13 @@ $(MARS): | $(VENV)/.installed
 models: $(MARS)
 
 serve: $(VENV)/.installed $(MARS)
-	$(PY) -m serving start --model-store $(MODEL_STORE) --workdir $(SERVE_DIR) --ui-origin http://$(UI_HOST):$(UI_PORT)
+	$(PY) -m serving start --model-store $(MODEL_STORE) --workdir $(SERVE_DIR)
 
 stop: | $(VENV)/.installed
 	$(PY) -m serving stop --workdir $(SERVE_DIR)
 
 ui: | $(VENV)/.installed
-	$(PY) web/serve.py --host $(UI_HOST) --port $(UI_PORT)
+	$(PY) web/serve.py --host $(UI_HOST) --port $(UI_PORT) --api $(API)
 
 test: $(VENV)/.installed
 	scripts/install-chromium.sh

@@ -67,11 +67,17 @@ class RealcheckHandler(BaseHandler):
 
     @staticmethod
     def _threads_per_worker(context, options: dict) -> int:
-        """Workers x threads must not exceed the cores, or they fight over them."""
-        if "threads_per_worker" in options:
-            return max(1, int(options["threads_per_worker"]))
+        """Workers x threads must not exceed the cores, or they fight over them.
+
+        REALCHECK_THREADS_PER_WORKER (e.g. from a container's CPU limit) wins over
+        the archive's ``threads_per_worker``; otherwise the cores this process may
+        use (its affinity, not the whole host's count) are split between workers.
+        """
+        configured = os.environ.get("REALCHECK_THREADS_PER_WORKER") or options.get("threads_per_worker")
+        if configured:
+            return max(1, int(configured))
         workers = int((getattr(context, "model_yaml_config", None) or {}).get("maxWorkers", 1) or 1)
-        return max(1, (os.cpu_count() or 1) // workers)
+        return max(1, len(os.sched_getaffinity(0)) // workers)
 
     def handle(self, data, context):
         requests = [

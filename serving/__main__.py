@@ -12,7 +12,7 @@ from . import launcher
 
 def print_usage(server: launcher.Server) -> None:
     key_file = server.workdir / launcher.KEY_FILE
-    image = "tests/data/example.png"
+    image = "examples/ai.png"
     print(
         f"""
 realcheck is serving {', '.join(server.models)} (all READY).
@@ -23,15 +23,15 @@ realcheck is serving {', '.join(server.models)} (all READY).
   inference API    {server.inference_url}
   management API   {server.management_url}
   metrics          {server.metrics_url}/metrics   (Prometheus)
-  web page         run `make ui`, then open {server.ui_origin or "http://127.0.0.1:8090"}
+  web page         run `make ui` and open http://127.0.0.1:8090 (it forwards to the inference API)
 
   INFERENCE_KEY=$(python3 -c "import json;print(json.load(open('{key_file}'))['inference']['key'])")
   MANAGEMENT_KEY=$(python3 -c "import json;print(json.load(open('{key_file}'))['management']['key'])")
 
   # a calibrated verdict
-  curl -s -H "Authorization: Bearer $INFERENCE_KEY" --data-binary @{image} {server.inference_url}/predictions/cnn
+  curl -s -H "Authorization: Bearer $INFERENCE_KEY" -H "Content-Type: application/octet-stream" --data-binary @{image} {server.inference_url}/predictions/cnn
   # the verdict plus heatmaps (base64 PNGs)
-  curl -s -H "Authorization: Bearer $INFERENCE_KEY" --data-binary @{image} {server.inference_url}/explanations/cnn
+  curl -s -H "Authorization: Bearer $INFERENCE_KEY" -H "Content-Type: application/octet-stream" --data-binary @{image} {server.inference_url}/explanations/cnn
   # two CNN workers, then back to one
   curl -s -X PUT -H "Authorization: Bearer $MANAGEMENT_KEY" "{server.management_url}/models/cnn?min_worker=2&synchronous=true"
   curl -s -X PUT -H "Authorization: Bearer $MANAGEMENT_KEY" "{server.management_url}/models/cnn?min_worker=1&max_worker=1&synchronous=true"
@@ -48,7 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--model-store", type=Path, default=Path("model_store"))
     start.add_argument("--workdir", type=Path, default=Path("build/serve"), help="key_file.json and logs go here")
     start.add_argument("--models", default=",".join(launcher.MODELS))
-    start.add_argument("--ui-origin", default="", help="the web page's origin, allowed through CORS")
     start.add_argument("--timeout", type=float, default=300)
     stop = commands.add_parser("stop", help="stop the TorchServe started by `start`")
     stop.add_argument("--workdir", type=Path, default=Path("build/serve"))
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "start":
         started = time.monotonic()
         server = launcher.start(
-            args.model_store, args.workdir, args.models.split(","), ui_origin=args.ui_origin, foreground=False, timeout=args.timeout
+            args.model_store, args.workdir, args.models.split(","), foreground=False, timeout=args.timeout
         )
         print_usage(server)
         print(f"ready in {time.monotonic() - started:.1f} s")

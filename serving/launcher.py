@@ -32,7 +32,6 @@ class Server:
     management_key: str
     models: Sequence[str]
     process: Optional[subprocess.Popen] = None
-    ui_origin: str = ""
 
     def auth(self, kind: str = "inference") -> Dict[str, str]:
         key = self.inference_key if kind == "inference" else self.management_key
@@ -85,7 +84,6 @@ def start(
     workdir: Path,
     models: Sequence[str] = MODELS,
     overrides: Optional[Mapping[str, str]] = None,
-    ui_origin: str = "",
     foreground: bool = True,
     timeout: float = 300.0,
     env: Optional[Mapping[str, str]] = None,
@@ -94,18 +92,11 @@ def start(
 
     ``foreground=True`` keeps TorchServe a child process (tests, benchmarks);
     ``False`` lets it daemonise (`make serve`), to be ended with ``stop_daemon``.
-    ``ui_origin`` allows exactly that origin through CORS, for the web page.
     """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / KEY_FILE).unlink(missing_ok=True)
     settings = {"model_store": str(Path(model_store).resolve()), **(overrides or {})}
-    if ui_origin:
-        settings.update(
-            cors_allowed_origin=ui_origin,
-            cors_allowed_methods="GET, POST, OPTIONS",
-            cors_allowed_headers="Authorization, Content-Type",
-        )
     config = write_config(workdir / "config.properties", settings)
     values = read_properties(config)
     command = [
@@ -132,7 +123,6 @@ def start(
         management_key="",
         models=list(models),
         process=process if foreground else None,
-        ui_origin=ui_origin,
     )
     try:
         wait_ready(server, timeout, process if foreground else None)

@@ -61,12 +61,13 @@ def synthetic_root(tiny_run: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def torchserve(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory):
-    """A real TorchServe on free loopback ports, serving the tiny archives, token auth on."""
-    ui_port = launcher.free_port()
-    overrides = launcher.isolated_ports()
+    """A real TorchServe on free loopback ports, serving the tiny archives, token auth on.
+
+    ``ui_port`` is a free port for the web page's server (tests/test_web.py).
+    """
     workdir = tmp_path_factory.mktemp("torchserve")
-    server = launcher.start(tiny_run / SERVED_STORE, workdir, overrides=overrides, ui_origin=f"http://127.0.0.1:{ui_port}")
-    server.ui_port = ui_port
+    server = launcher.start(tiny_run / SERVED_STORE, workdir, overrides=launcher.isolated_ports())
+    server.ui_port = launcher.free_port()
     yield server
     launcher.stop(server)
 

@@ -26,7 +26,9 @@ EXPLANATIONS = {"cnn": {"grad_cam", "guided_backprop"}, "fcn": {"pixel_map"}, "v
 
 
 def post(server, path: str, **kwargs) -> requests.Response:
-    headers = {**server.auth(), **kwargs.pop("headers", {})}
+    # Raw image bodies go as octet-stream: without a type, TorchServe may parse them as a form.
+    raw = {"Content-Type": "application/octet-stream"} if "data" in kwargs else {}
+    headers = {**server.auth(), **raw, **kwargs.pop("headers", {})}
     return requests.post(f"{server.inference_url}{path}", headers=headers, timeout=120, **kwargs)
 
 
@@ -34,9 +36,11 @@ def manage(server, method: str, path: str) -> requests.Response:
     return requests.request(method, f"{server.management_url}{path}", headers=server.auth("management"), timeout=120)
 
 
-def test_ping(torchserve):
-    response = requests.get(f"{torchserve.inference_url}/ping", timeout=10)
+def test_ping_needs_the_token_too(torchserve):
+    # TorchServe 0.12 checks the token on /ping as well: health checks must send it.
+    response = requests.get(f"{torchserve.inference_url}/ping", headers=torchserve.auth(), timeout=10)
     assert response.status_code == 200 and response.json()["status"] == "Healthy"
+    assert requests.get(f"{torchserve.inference_url}/ping", timeout=10).status_code in (400, 401)
 
 
 @pytest.mark.parametrize("model", spec.MODEL_NAMES)
