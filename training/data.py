@@ -201,7 +201,26 @@ def robust_augment(image: Image.Image, rng: random.Random) -> Image.Image:
     return image
 
 
-class CropDataset(Dataset):
+class _SampleDataset(Dataset):
+    """Decodes samples; a file that fails to decode comes back as its path, for the CorruptLog."""
+
+    def __init__(self, samples: Sequence[Sample]):
+        self.samples = list(samples)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _load(self, index: int) -> Tuple[Sample, Optional[Image.Image]]:
+        sample = self.samples[index]
+        return sample, load_rgb(sample.path)
+
+    @staticmethod
+    def _mask(sample: Sample, size: Tuple[int, int]) -> torch.Tensor:
+        """The AI-pixel mask at the image's size, as bool ``[H, W]``."""
+        return TF.pil_to_tensor(Image.open(sample.mask).convert("L").resize(size, Image.NEAREST))[0] > 127
+
+
+class CropDataset(_SampleDataset):
     """Random native-resolution crops with flips, for training and validation loss.
 
     Items are ``(pixels [3,S,S] normalised, label, mask [S,S])``; whole images get
@@ -218,7 +237,7 @@ class CropDataset(Dataset):
         augment: Optional[Callable[[Image.Image, random.Random], Image.Image]] = None,
         seed: int = 0,
     ):
-        self.samples = list(samples)
+        super().__init__(samples)
         self.spec = model_spec
         self.train = train
         self.vertical_flip = vertical_flip
@@ -226,12 +245,8 @@ class CropDataset(Dataset):
         self.seed = seed
         self.epoch = 0
 
-    def __len__(self) -> int:
-        return len(self.samples)
-
     def __getitem__(self, index: int):
-        sample = self.samples[index]
-        image = load_rgb(sample.path)
+        sample, image = self._load(index)
         if image is None:
             return str(sample.path)
         # Validation crops are the same every epoch so validation losses compare.
@@ -240,8 +255,7 @@ class CropDataset(Dataset):
             image = self.augment(image, rng)
         pixels = preprocess.to_tensor(image)
         if sample.mask is not None:
-            mask_image = Image.open(sample.mask).convert("L").resize(image.size, Image.NEAREST)
-            mask = (TF.pil_to_tensor(mask_image)[0] > 127).float()
+            mask = self._mask(sample, image.size).float()
         else:
             mask = torch.full(pixels.shape[-2:], float(sample.label))
         stacked = preprocess.ensure_min_side(torch.cat([pixels, mask[None]]), self.spec.input_size)
@@ -267,7 +281,7 @@ def collate_crops(items):
     return torch.stack(pixels), torch.tensor(labels), torch.stack(masks), corrupt
 
 
-class ImageDataset(Dataset):
+class ImageDataset(_SampleDataset):
     """Whole decoded images ``[3, H, W]`` in [0, 1], for evaluation through a Detector.
 
     ``transform`` perturbs the PIL image first (JPEG recompression, resizing) for
@@ -275,22 +289,16 @@ class ImageDataset(Dataset):
     """
 
     def __init__(self, samples: Sequence[Sample], transform: Optional[Callable[[Image.Image], Image.Image]] = None):
-        self.samples = list(samples)
+        super().__init__(samples)
         self.transform = transform
 
-    def __len__(self) -> int:
-        return len(self.samples)
-
     def __getitem__(self, index: int):
-        sample = self.samples[index]
-        image = load_rgb(sample.path)
+        sample, image = self._load(index)
         if image is None:
             return str(sample.path)
         if self.transform is not None:
             image = self.transform(image)
-        mask = None
-        if sample.mask is not None:
-            mask = (TF.pil_to_tensor(Image.open(sample.mask).convert("L").resize(image.size, Image.NEAREST))[0] > 127)
+        mask = self._mask(sample, image.size) if sample.mask is not None else None
         return preprocess.to_tensor(image), sample.label, mask
 
 

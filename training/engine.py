@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Iterable, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +46,32 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
 
 
+class _Running:
+    """Sample-weighted loss and accuracy over an epoch."""
+
+    def __init__(self, model_name: str):
+        self.model_name = model_name
+        self.loss, self.correct, self.seen = 0.0, 0, 0
+
+    def add(self, loss: torch.Tensor, out: torch.Tensor, labels: torch.Tensor) -> None:
+        self.loss += loss.item() * len(labels)
+        self.correct += int((predicted_ai(self.model_name, out.detach()) == (labels == spec.AI_INDEX)).sum())
+        self.seen += len(labels)
+
+    def summary(self) -> Dict[str, float]:
+        return {"loss": self.loss / max(self.seen, 1), "accuracy": self.correct / max(self.seen, 1)}
+
+
+def _batches(loader: Iterable, corrupt: CorruptLog, device: torch.device, max_steps: int = 0) -> Iterator[tuple]:
+    """Decodable batches on the device; undecodable files go to the CorruptLog."""
+    for step, (pixels, labels, masks, bad) in enumerate(loader):
+        if max_steps and step >= max_steps:
+            return
+        corrupt.add(bad)
+        if pixels is not None:
+            yield pixels.to(device), labels.to(device), masks.to(device)
+
+
 def train_one_epoch(
     model: nn.Module,
     criterion: Criterion,
@@ -59,16 +85,10 @@ def train_one_epoch(
     max_steps: int = 0,
 ) -> Dict[str, float]:
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    running = _Running(model_name)
     steps = min(len(loader), max_steps) if max_steps else len(loader)
-    progress = tqdm(loader, total=steps, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
-    for step, (pixels, labels, masks, bad) in enumerate(progress):
-        if step >= steps:
-            break
-        corrupt.add(bad)
-        if pixels is None:
-            continue
-        pixels, labels, masks = pixels.to(device), labels.to(device), masks.to(device)
+    progress = tqdm(_batches(loader, corrupt, device, steps), total=steps, desc=f"epoch {epoch}", leave=False, disable=None)
+    for pixels, labels, masks in progress:
         with _autocast(device):
             out = model(pixels)
             loss = criterion(out.float(), labels, masks)
@@ -80,11 +100,10 @@ def train_one_epoch(
         else:
             loss.backward()
             optimizer.step()
-        total_loss += loss.item() * len(labels)
-        correct += int((predicted_ai(model_name, out.detach()) == (labels == spec.AI_INDEX)).sum())
-        seen += len(labels)
-        progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
-    return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1)}
+        running.add(loss, out, labels)
+        stats = running.summary()
+        progress.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['accuracy']:.3f}")
+    return running.summary()
 
 
 def evaluate(
@@ -97,16 +116,10 @@ def evaluate(
 ) -> Dict[str, float]:
     """Validation loss and crop accuracy; the study kept the checkpoint with the lowest loss."""
     model.eval()
-    total_loss, correct, seen = 0.0, 0, 0
+    running = _Running(model_name)
     with torch.inference_mode():
-        for pixels, labels, masks, bad in loader:
-            corrupt.add(bad)
-            if pixels is None:
-                continue
-            pixels, labels, masks = pixels.to(device), labels.to(device), masks.to(device)
+        for pixels, labels, masks in _batches(loader, corrupt, device):
             with _autocast(device):
                 out = model(pixels)
-            total_loss += criterion(out.float(), labels, masks).item() * len(labels)
-            correct += int((predicted_ai(model_name, out) == (labels == spec.AI_INDEX)).sum())
-            seen += len(labels)
-    return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1)}
+            running.add(criterion(out.float(), labels, masks), out, labels)
+    return running.summary()
