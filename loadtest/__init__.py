@@ -1,0 +1,1 @@
+"""Load tests and benchmarks for realcheck: `make bench`, `make bench-smoke`, `make scale-demo`."""
