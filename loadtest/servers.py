@@ -1,0 +1,233 @@
+"""The servers under test, pinned to their cores, and what their processes use.
+
+On a small machine the load generator competes with the server for the same
+cores, and the benchmark then measures the contention. So every server here
+(TorchServe through serving.launcher, the Flask baseline) starts with its CPU
+affinity set to ``server`` cores, which every process and thread it forks
+inherits, and Locust runs on the remaining ``client`` cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Set
+
+import psutil
+import requests
+
+from serving import launcher
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuLayout:
+    server: Set[int]
+    client: Set[int]
+
+    @classmethod
+    def split(cls, cpus: Optional[Set[int]] = None) -> "CpuLayout":
+        """The last core for the load generator, the others for the server (one core: shared)."""
+        cpus = sorted(cpus or os.sched_getaffinity(0))
+        if len(cpus) == 1:
+            return cls(set(cpus), set(cpus))
+        return cls(set(cpus[:-1]), {cpus[-1]})
+
+    @classmethod
+    def parse(cls, server: str, client: str) -> "CpuLayout":
+        return cls(_cpu_set(server), _cpu_set(client))
+
+    def describe(self) -> str:
+        return f"server on CPU {_cpu_list(self.server)}, load generator on CPU {_cpu_list(self.client)}"
+
+
+def _cpu_set(text: str) -> Set[int]:
+    """``"0-2,5"`` -> ``{0, 1, 2, 5}`` (taskset's list syntax)."""
+    cpus: Set[int] = set()
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+def _cpu_list(cpus: Set[int]) -> str:
+    return ",".join(str(cpu) for cpu in sorted(cpus))
+
+
+@contextlib.contextmanager
+def pinned(cpus: Set[int]) -> Iterator[None]:
+    """Run the block (and every process it starts) on ``cpus`` only.
+
+    Affinity is inherited at fork and thread creation, so a server started
+    inside the block, and every worker it forks later, stays on these cores.
+    """
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+# --------------------------------------------------------------------------- usage
+
+
+@dataclasses.dataclass
+class Usage:
+    """CPU (cores busy on average) and peak resident memory (MiB), per process role."""
+
+    cpu_cores: Dict[str, float]
+    peak_rss_mib: Dict[str, float]
+
+
+def _role(process: psutil.Process) -> str:
+    try:
+        cmdline = " ".join(process.cmdline())
+    except psutil.Error:
+        return "gone"
+    if "model_service_worker" in cmdline:
+        return "workers"
+    if "java" in process.name() or "org.pytorch.serve" in cmdline:
+        return "frontend"
+    if "flask_server" in cmdline:
+        return "flask"
+    if "locust" in cmdline:
+        return "locust"
+    return "launcher"  # the idle `torchserve --foreground` wrapper
+
+
+class UsageMonitor:
+    """Samples a process tree's CPU time and RSS while a block runs (daemon thread, every 0.5 s).
+
+    CPU is the busy time of the tree divided by the wall time, so 1.0 is one
+    core fully used; RSS is summed per role (frontend, workers, ...) and its peak kept.
+    """
+
+    def __init__(self, roots: Sequence[int], interval: float = 0.5):
+        self.roots = list(roots)
+        self.interval = interval
+        self._cpu_start: Dict[int, tuple[str, float]] = {}
+        self._cpu_last: Dict[int, tuple[str, float]] = {}
+        self._peak: Dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._started = 0.0
+        self.usage: Optional[Usage] = None
+
+    def _processes(self) -> List[psutil.Process]:
+        found = []
+        for pid in self.roots:
+            try:
+                root = psutil.Process(pid)
+                found += [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+        return found
+
+    def _sample(self) -> None:
+        rss: Dict[str, float] = {}
+        for process in self._processes():
+            try:
+                role = _role(process)
+                times = process.cpu_times()
+                memory = process.memory_info().rss / 2**20
+            except psutil.Error:
+                continue
+            busy = times.user + times.system
+            self._cpu_start.setdefault(process.pid, (role, busy))
+            self._cpu_last[process.pid] = (role, busy)
+            rss[role] = rss.get(role, 0.0) + memory
+        for role, mib in rss.items():
+            self._peak[role] = max(self._peak.get(role, 0.0), mib)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> "UsageMonitor":
+        self._started = time.monotonic()
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        wall = max(time.monotonic() - self._started, 1e-9)
+        cpu: Dict[str, float] = {}
+        for pid, (role, busy) in self._cpu_last.items():
+            cpu[role] = cpu.get(role, 0.0) + (busy - self._cpu_start[pid][1]) / wall
+        self.usage = Usage(cpu, dict(self._peak))
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@dataclasses.dataclass
+class Target:
+    """A running server the load generator can hit: where, with which key file, and its process."""
+
+    name: str
+    url: str
+    key_file: Path
+    pid: int
+    torchserve: Optional[launcher.Server] = None
+
+
+@contextlib.contextmanager
+def torchserve(
+    model_store: Path, workdir: Path, models: Sequence[str], cpus: Set[int], overrides: Optional[Mapping[str, str]] = None
+) -> Iterator[Target]:
+    """TorchServe via serving.launcher on free loopback ports, pinned to ``cpus``; ``overrides`` go into config.properties."""
+    with pinned(cpus):
+        server = launcher.start(model_store, workdir, models=models, overrides={**launcher.isolated_ports(), **(overrides or {})})
+    try:
+        yield Target("torchserve", server.inference_url, server.workdir / launcher.KEY_FILE, server.process.pid, server)
+    finally:
+        launcher.stop(server)
+
+
+@contextlib.contextmanager
+def flask_baseline(model_dir: Path, workdir: Path, cpus: Set[int], timeout: float = 120.0) -> Iterator[Target]:
+    """The single-threaded Flask baseline (loadtest/baselines/flask_server.py), pinned to ``cpus``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = launcher.free_port()
+    command = [
+        sys.executable, "-m", "loadtest.baselines.flask_server",
+        "--model-dir", str(model_dir), "--port", str(port), "--workdir", str(workdir),
+    ]  # fmt: skip
+    with pinned(cpus), open(workdir / "flask.log", "ab") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_ping(url, process, timeout)
+        yield Target("flask", url, workdir / "key_file.json", process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_ping(url: str, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Flask baseline exited with {process.returncode}")
+        try:
+            if requests.get(f"{url}/ping", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"the Flask baseline did not answer {url}/ping in {timeout:.0f} s")
