@@ -11,7 +11,7 @@ UI_PORT ?= 8090
 API ?= http://127.0.0.1:8080
 MARS := $(MODEL_STORE)/cnn.mar $(MODEL_STORE)/fcn.mar $(MODEL_STORE)/vit.mar
 
-.PHONY: install serve stop models test test-fast ui bench bench-smoke clean
+.PHONY: install serve stop models test test-fast ui bench bench-smoke scale-demo clean
 
 $(VENV)/.installed: pyproject.toml scripts/install.sh
 	EXTRAS=test VENV=$(VENV) scripts/install.sh
@@ -40,3 +40,20 @@ test: $(VENV)/.installed
 
 clean:
 	rm -rf build $(MODEL_STORE)/*.mar
+
+# Serving benchmarks (loadtest/, results in BENCHMARKS.md). `bench` measures the
+# demo models (about 20 min on 2 cores); `bench-smoke` runs every phase briefly on
+# the tiny models, built here the way the tests build them, for CI.
+BENCH_SMOKE_RUN ?= build/bench-smoke/tiny
+
+$(BENCH_SMOKE_RUN)/model_store/vit.mar: | $(VENV)/.installed
+	$(PY) -m training all --preset tiny --out $(BENCH_SMOKE_RUN) --model-store $(BENCH_SMOKE_RUN)/model_store --workers 0
+
+bench: $(VENV)/.installed $(MARS)
+	$(PY) -m loadtest.bench --runs $(RUN_DIR) --model-store $(MODEL_STORE) --report BENCHMARKS.md
+
+bench-smoke: $(VENV)/.installed $(BENCH_SMOKE_RUN)/model_store/vit.mar
+	$(PY) -m loadtest.bench --smoke --runs $(BENCH_SMOKE_RUN) --model-store $(BENCH_SMOKE_RUN)/model_store --out build/bench-smoke
+
+scale-demo: $(VENV)/.installed $(MARS)
+	$(PY) -m loadtest.scale_demo --runs $(RUN_DIR) --report BENCHMARKS.md
