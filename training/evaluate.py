@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -140,16 +140,20 @@ def reliability_diagram(curves: Dict[str, np.ndarray], labels: np.ndarray, path:
     plt.close(fig)
 
 
-def test_sets(layout: data.GenImageLayout, trained_on: Sequence[str]) -> Dict[str, List[data.Sample]]:
-    per_generator = {g: data.test_samples(layout, g) for g in layout.generators}
-    sets = {"all": [s for g in layout.seen for s in per_generator[g]], **per_generator}
-    if layout.unseen:
-        sets["unseen"] = [s for g in layout.unseen for s in per_generator[g]]
+def test_sets(layout: data.GenImageLayout) -> Tuple[Dict[str, List[data.Sample]], Dict[str, List[str]]]:
+    """The sets scored once each, and the unions (``all``, ``unseen``) built from their scores."""
+    sets = {g: data.test_samples(layout, g) for g in layout.generators}
     if layout.has_inpainted:
         sets["inpainted"] = data.inpainted_samples(layout, "val")
     for folder in layout.flat_ai:
         sets[folder] = data.flat_ai_samples(layout, folder)
-    return {name: samples for name, samples in sets.items() if samples}
+    sets = {name: samples for name, samples in sets.items() if samples}
+    unions = {"all": [g for g in layout.seen if g in sets], "unseen": [g for g in layout.unseen if g in sets]}
+    return sets, {name: parts for name, parts in unions.items() if parts}
+
+
+def _union(parts: Sequence[Scored]) -> Scored:
+    return Scored(np.concatenate([p.scores for p in parts]), np.concatenate([p.labels for p in parts]))
 
 
 def evaluate_run(
@@ -178,22 +182,21 @@ def evaluate_run(
     )
     scaler.save(run_dir / spec.CALIBRATION_FILE)
 
-    results: Dict[str, dict] = {}
-    scored_all: Optional[Scored] = None
-    sets = test_sets(layout, trained_on)
-    for name, samples in sets.items():
-        scored = score_samples(raw, samples, corrupt, workers=workers)
-        results[name] = classification_metrics(scaler.probability(scored.scores), scored.labels)
-        if scored.pixel_counts is not None:
-            tp, fp, fn = scored.pixel_counts
-            results[name]["pixel"] = {"iou": float(tp / max(tp + fp + fn, 1)), "f1": float(2 * tp / max(2 * tp + fp + fn, 1))}
-        if name == "all":
-            scored_all = scored
+    sets, unions = test_sets(layout)
+    if "all" not in unions:
+        raise ValueError(f"no test images for the seen generators under {layout.root}")
+    scored = {name: score_samples(raw, samples, corrupt, workers=workers) for name, samples in sets.items()}
+    scored = {**{name: _union([scored[p] for p in parts]) for name, parts in unions.items()}, **scored}
+    seen_samples = [s for g in unions["all"] for s in sets[g]]
     for name, transform in data.ROBUSTNESS_SETS.items():
-        scored = score_samples(raw, sets["all"], corrupt, transform=transform, workers=workers)
-        results[name] = classification_metrics(scaler.probability(scored.scores), scored.labels)
-
-    assert scored_all is not None, "no seen-generator test images"
+        scored[name] = score_samples(raw, seen_samples, corrupt, transform=transform, workers=workers)
+    results: Dict[str, dict] = {}
+    for name, result in scored.items():
+        results[name] = classification_metrics(scaler.probability(result.scores), result.labels)
+        if result.pixel_counts is not None:
+            tp, fp, fn = result.pixel_counts
+            results[name]["pixel"] = {"iou": float(tp / max(tp + fp + fn, 1)), "f1": float(2 * tp / max(2 * tp + fp + fn, 1))}
+    scored_all = scored["all"]
     before = IDENTITY.probability(scored_all.scores)
     after = scaler.probability(scored_all.scores)
     labels_all = (scored_all.labels == spec.AI_INDEX).astype(np.float64)
@@ -222,12 +225,12 @@ def evaluate_run(
         "corrupt_skipped": sorted(corrupt.paths),
     }
     if compare_views:
-        metrics["view_modes"] = {
-            mode: classification_metrics(
-                scaler.probability(score_samples(raw, sets["all"], corrupt, view_mode=mode, workers=workers).scores),
-                scored_all.labels,
-            )
+        by_mode = {
+            mode: scored_all if mode == model_spec.view_mode else score_samples(raw, seen_samples, corrupt, view_mode=mode, workers=workers)
             for mode in spec.VIEW_MODES
+        }
+        metrics["view_modes"] = {
+            mode: classification_metrics(scaler.probability(result.scores), result.labels) for mode, result in by_mode.items()
         }
     if "pixel" in results.get("inpainted", {}):
         metrics["pixel"] = results["inpainted"]["pixel"]
