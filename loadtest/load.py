@@ -68,10 +68,18 @@ class RunResult:
     def error_rate(self) -> float:
         return self.failures / self.requests if self.requests else 0.0
 
+    @property
+    def server_cpu_ms(self) -> float:
+        """Server CPU time per request, all its processes: what throughput would be on an idle core."""
+        if not self.server_usage or not self.rps:
+            return float("nan")
+        return 1e3 * sum(self.server_usage.cpu_cores.values()) / self.rps
+
     def summary(self) -> dict:
         """The JSON-friendly numbers (no per-request lists)."""
         data = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("latencies_ms", "timeline", "server_usage")}
         data["error_rate"] = self.error_rate
+        data["server_cpu_ms"] = self.server_cpu_ms
         data["server_usage"] = dataclasses.asdict(self.server_usage) if self.server_usage else None
         return data
 
