@@ -495,11 +495,6 @@ def _clear(out: Path) -> None:
     manifest.unlink()
 
 
-def _single_thread() -> None:
-    # Two workers on two cores: intra-op threads would only contend.
-    torch.set_num_threads(1)
-
-
 def build_synthetic(
     out: Path,
     *,
@@ -528,14 +523,21 @@ def build_synthetic(
         "inpainted_val": inpainted_val,
     }
     jobs = _jobs(out, seed, shape, counts)
-    if workers > 1:
-        # fork: workers inherit the loaded photos. Samples are independent, so order is irrelevant.
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_single_thread) as pool:
-            for _ in pool.imap_unordered(_render, jobs, chunksize=16):
-                pass
-    else:
-        for job in jobs:
-            _render(job)
+    # The ops are small: intra-op threads cost more in synchronisation than
+    # they gain (several times over on a busy machine), so each process uses one.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if workers > 1:
+            # fork: workers inherit the loaded photos. Samples are independent, so order is irrelevant.
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for _ in pool.imap_unordered(_render, jobs, chunksize=16):
+                    pass
+        else:
+            for job in jobs:
+                _render(job)
+    finally:
+        torch.set_num_threads(threads)
     manifest = {
         "kind": "synthetic",
         "seed": seed,
