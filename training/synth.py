@@ -49,9 +49,10 @@ from PIL import Image, ImageFilter
 
 from realcheck.spec import GENIMAGE_CLASS_DIRS, GENIMAGE_SPLITS, INPUT_SIZES
 
-MANIFEST = "dataset.json"
+# The layout's names are the loader's: the synthetic set must read like GenImage.
+from .data import INPAINTED_DIR, MANIFEST
+
 REDDIT_DIR = "reddit"
-INPAINTED_DIR = "inpainted"
 
 # GenImage's folder names. The family behind each name is a stand-in: only
 # Stable Diffusion's (its VAE decoder upsamples by nearest neighbour + conv)
