@@ -55,14 +55,17 @@ class RunResult:
     p95_ms: float
     p99_ms: float
     command: str
-    latencies_ms: List[float] = dataclasses.field(repr=False, default_factory=list)
-    # (completion time, response time) pairs, for time series (scale demo).
+    # (completion time, response time ms) per request, for CDFs and time series.
     timeline: List[tuple[float, float]] = dataclasses.field(repr=False, default_factory=list)
     server_usage: Optional[Usage] = None
     client_cpu_cores: float = 0.0
     failure_samples: List[str] = dataclasses.field(default_factory=list)
     # One row per Locust request name ("predictions/cnn medium-jpeg"): count, failures, percentiles.
     by_name: List[dict] = dataclasses.field(default_factory=list)
+
+    @property
+    def latencies_ms(self) -> List[float]:
+        return [ms for _, ms in self.timeline]
 
     @property
     def error_rate(self) -> float:
@@ -77,7 +80,7 @@ class RunResult:
 
     def summary(self) -> dict:
         """The JSON-friendly numbers (no per-request lists)."""
-        data = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("latencies_ms", "timeline", "server_usage")}
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("timeline", "server_usage")}
         data["error_rate"] = self.error_rate
         data["server_cpu_ms"] = self.server_cpu_ms
         data["server_usage"] = dataclasses.asdict(self.server_usage) if self.server_usage else None
@@ -121,9 +124,10 @@ def run(
         output, _ = process.communicate()
     if process.returncode not in (0, 1):  # 1 = some requests failed, which the result reports
         raise RuntimeError(f"locust exited with {process.returncode}:\n{output[-3000:]}")
-    result = _read_results(prefix, users, seconds, shlex.join(["taskset", "-c", _cpus(client_cpus), *command]))
-    result.server_usage = server.usage
-    result.client_cpu_cores = sum(client.usage.cpu_cores.values()) if client.usage else 0.0
+    window, timeline = _read_latency_file(Path(f"{prefix}_latency.csv"))
+    result = _read_results(prefix, users, seconds, shlex.join(["taskset", "-c", _cpus(client_cpus), *command]), timeline)
+    result.server_usage = server.usage(*window)
+    result.client_cpu_cores = sum(client.usage(*window).cpu_cores.values())
     return result
 
 
@@ -131,11 +135,10 @@ def _cpus(cpus: Set[int]) -> str:
     return ",".join(str(c) for c in sorted(cpus))
 
 
-def _read_results(prefix: Path, users: int, seconds: float, command: str) -> RunResult:
+def _read_results(prefix: Path, users: int, seconds: float, command: str, timeline: List[tuple[float, float]]) -> RunResult:
     with open(f"{prefix}_stats.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     aggregated = next(row for row in rows if row["Name"] == "Aggregated")
-    timeline = _read_timeline(Path(f"{prefix}_latency.csv"))
     latencies = [ms for _, ms in timeline]
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) if latencies else (float("nan"),) * 3
     return RunResult(
@@ -148,7 +151,6 @@ def _read_results(prefix: Path, users: int, seconds: float, command: str) -> Run
         p95_ms=float(p95),
         p99_ms=float(p99),
         command=command,
-        latencies_ms=latencies,
         timeline=timeline,
         failure_samples=_failure_samples(prefix),
         by_name=[_name_stats(row) for row in rows if row["Name"] != "Aggregated"],
@@ -164,11 +166,11 @@ def _name_stats(row: Dict[str, str]) -> dict:
     }
 
 
-def _read_timeline(path: Path) -> List[tuple[float, float]]:
-    if not path.exists():
-        return []
-    rows = (line.split(",") for line in path.read_text().splitlines() if line)
-    return [(float(t), float(ms)) for t, ms in rows]
+def _read_latency_file(path: Path) -> tuple[tuple[float, float], List[tuple[float, float]]]:
+    """The measured window (start, stop) and the (completion time, ms) rows the locustfile wrote."""
+    header, *rows = path.read_text().splitlines()
+    _, start, stop = header.split(",")
+    return (float(start), float(stop)), [(float(t), float(ms)) for t, ms in (row.split(",") for row in rows)]
 
 
 def _failure_samples(prefix: Path, limit: int = 5) -> List[str]:

@@ -10,12 +10,13 @@ status other than 200, a body that breaks schemas/prediction.schema.json, the
 wrong model, or explanations missing or unasked counts as a failure.
 Tasks are tagged by model (``--tags cnn``). ``--rate-per-user`` paces each user
 for a fixed offered load (``--arrivals poisson`` or ``even``); 0 sends back to back.
-``--latency-file`` writes every response's completion time and response time
-(ms) after the stats reset, for CDFs and time series.
+``--latency-file`` writes the measured window and every response's completion
+time and response time (ms) after the stats reset, for CDFs and time series.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import sys
@@ -35,10 +36,19 @@ from loadtest.checks import problem  # noqa: E402
 
 MODELS = ("cnn", "fcn", "vit")
 
-# Filled by the init listener from the command line, before any user starts.
-_bodies: List[Tuple[str, bytes]] = []
-_body_weights: List[float] = []
-_latencies: List[Tuple[float, float]] = []  # (completion time, response time ms)
+
+@dataclasses.dataclass
+class _Run:
+    """This process's run: the bodies to send (set by the init listener) and what was measured."""
+
+    bodies: List[Tuple[str, bytes]] = dataclasses.field(default_factory=list)  # (image class, bytes)
+    weights: List[float] = dataclasses.field(default_factory=list)
+    reset_stats: bool = False
+    window_start: float = dataclasses.field(default_factory=time.time)  # the stats reset, or the start
+    latencies: List[Tuple[float, float]] = dataclasses.field(default_factory=list)  # (completion time, response ms)
+
+
+_run = _Run()
 
 
 @events.init_command_line_parser.add_listener
@@ -60,7 +70,7 @@ def _add_arguments(parser) -> None:
     group.add_argument("--arrivals", choices=("poisson", "even"), default="poisson", env_var="REALCHECK_ARRIVALS",
                        help="with --rate-per-user: exponential or constant gaps between a user's requests")  # fmt: skip
     group.add_argument("--latency-file", default="", env_var="REALCHECK_LATENCY_FILE",
-                       help="write 'completion time,response ms' per request here at stop")  # fmt: skip
+                       help="at stop, write the measured window and 'completion time,response ms' per request here")  # fmt: skip
 
 
 @events.init.add_listener
@@ -69,8 +79,9 @@ def _configure(environment, **_kwargs) -> None:
     if options is None:  # a library caller that set RealcheckUser up itself
         return
     for image, weight in images.select(images.build(Path(options.corpus)), options.images):
-        _bodies.append((image.image_class, image.path.read_bytes()))
-        _body_weights.append(weight)
+        _run.bodies.append((image.image_class, image.path.read_bytes()))
+        _run.weights.append(weight)
+    _run.reset_stats = options.reset_stats
     # Task weights come from the command line, so they are applied here (tags are filtered later, at start).
     RealcheckUser.tasks = [t for t in RealcheckUser.tasks for _ in range(getattr(options, f"{_model_of(t)}_weight"))]
     RealcheckUser.wait_time = scheduled(options.rate_per_user, options.arrivals) if options.rate_per_user > 0 else constant(0)
@@ -98,21 +109,26 @@ def _model_of(task_function) -> str:
     return next(iter(task_function.locust_tag_set))
 
 
-@events.reset_stats.add_listener
-def _drop_warmup_latencies() -> None:
-    _latencies.clear()
+@events.spawning_complete.add_listener
+def _start_window(**_kwargs) -> None:
+    # --reset-stats resets Locust's numbers here without firing reset_stats, so follow it by hand.
+    if _run.reset_stats:
+        _run.latencies.clear()
+        _run.window_start = time.time()
 
 
 @events.request.add_listener
 def _record_latency(response_time: float, **_kwargs) -> None:
-    _latencies.append((time.time(), response_time))
+    _run.latencies.append((time.time(), response_time))
 
 
 @events.test_stop.add_listener
 def _write_latencies(environment, **_kwargs) -> None:
     path = environment.parsed_options.latency_file if environment.parsed_options else ""
     if path:
-        Path(path).write_text("".join(f"{t:.3f},{ms:.2f}\n" for t, ms in _latencies))
+        # First line: the measured window (start, stop), so server CPU can be counted over the same seconds.
+        window = f"window,{_run.window_start:.3f},{time.time():.3f}\n"
+        Path(path).write_text(window + "".join(f"{t:.3f},{ms:.2f}\n" for t, ms in _run.latencies))
 
 
 class RealcheckUser(FastHttpUser):
@@ -131,7 +147,7 @@ class RealcheckUser(FastHttpUser):
             gevent.sleep(random.expovariate(rate) if options.arrivals == "poisson" else random.uniform(0, 1 / rate))
 
     def detect(self, model: str) -> None:
-        image_class, body = random.choices(_bodies, _body_weights)[0]
+        image_class, body = random.choices(_run.bodies, _run.weights)[0]
         explain = random.random() < self.environment.parsed_options.explain_rate
         kind = "explanations" if explain else "predictions"
         with self.client.post(

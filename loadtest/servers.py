@@ -106,20 +106,21 @@ def _role(process: psutil.Process) -> str:
 class UsageMonitor:
     """Samples a process tree's CPU time and RSS while a block runs (daemon thread, every 0.5 s).
 
-    CPU is the busy time of the tree divided by the wall time, so 1.0 is one
-    core fully used; RSS is summed per role (frontend, workers, ...) and its peak kept.
+    ``usage(start, end)`` gives CPU as busy time over wall time between the
+    samples inside that window (1.0 = one core fully used), so a caller can
+    leave out start-up and ramp-up; RSS is summed per role (frontend, workers,
+    ...) and its peak kept. A process that exits mid-run drops out of the sums.
     """
 
     def __init__(self, roots: Sequence[int], interval: float = 0.5):
         self.roots = list(roots)
         self.interval = interval
-        self._cpu_start: Dict[int, tuple[str, float]] = {}
-        self._cpu_last: Dict[int, tuple[str, float]] = {}
+        self._first_busy: Dict[int, float] = {}
+        # (time, busy seconds per role since each process was first seen)
+        self._samples: List[tuple[float, Dict[str, float]]] = []
         self._peak: Dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._started = 0.0
-        self.usage: Optional[Usage] = None
 
     def _processes(self) -> List[psutil.Process]:
         found = []
@@ -132,6 +133,8 @@ class UsageMonitor:
         return found
 
     def _sample(self) -> None:
+        now = time.time()
+        busy: Dict[str, float] = {}
         rss: Dict[str, float] = {}
         for process in self._processes():
             try:
@@ -140,10 +143,10 @@ class UsageMonitor:
                 memory = process.memory_info().rss / 2**20
             except psutil.Error:
                 continue
-            busy = times.user + times.system
-            self._cpu_start.setdefault(process.pid, (role, busy))
-            self._cpu_last[process.pid] = (role, busy)
+            total = times.user + times.system
+            busy[role] = busy.get(role, 0.0) + total - self._first_busy.setdefault(process.pid, total)
             rss[role] = rss.get(role, 0.0) + memory
+        self._samples.append((now, busy))
         for role, mib in rss.items():
             self._peak[role] = max(self._peak.get(role, 0.0), mib)
 
@@ -152,7 +155,6 @@ class UsageMonitor:
             self._sample()
 
     def __enter__(self) -> "UsageMonitor":
-        self._started = time.monotonic()
         self._sample()
         self._thread.start()
         return self
@@ -161,11 +163,15 @@ class UsageMonitor:
         self._stop.set()
         self._thread.join()
         self._sample()
-        wall = max(time.monotonic() - self._started, 1e-9)
-        cpu: Dict[str, float] = {}
-        for pid, (role, busy) in self._cpu_last.items():
-            cpu[role] = cpu.get(role, 0.0) + (busy - self._cpu_start[pid][1]) / wall
-        self.usage = Usage(cpu, dict(self._peak))
+
+    def usage(self, start: float = 0.0, end: float = float("inf")) -> Usage:
+        """Cores busy per role between the first and last samples in [start, end] (epoch seconds)."""
+        inside = [sample for sample in self._samples if start <= sample[0] <= end]
+        if len(inside) < 2:
+            inside = [self._samples[0], self._samples[-1]]
+        (t0, busy0), (t1, busy1) = inside[0], inside[-1]
+        wall = max(t1 - t0, 1e-9)
+        return Usage({role: (busy1[role] - busy0.get(role, 0.0)) / wall for role in busy1}, dict(self._peak))
 
 
 # --------------------------------------------------------------------------- servers

@@ -16,7 +16,7 @@ import pytest
 from loadtest import checks, images
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN_FIELDS = {"users", "seconds", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "error_rate", "command", "server_usage"}
+RUN_FIELDS = {"users", "seconds", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "error_rate", "server_cpu_ms", "command"}
 
 
 def run_module(module: str, *args: str) -> None:
@@ -29,10 +29,11 @@ def test_smoke_benchmark_measures_every_phase_without_failures(tiny_run, tmp_pat
     run_module("loadtest.bench", "--smoke", "--runs", str(tiny_run), "--model-store", str(tiny_run / "model_store"),
                "--out", str(tmp_path), "--report", str(tmp_path / "BENCHMARKS.md"), "--plots", str(tmp_path / "plots"))  # fmt: skip
     results = json.loads((tmp_path / "results.json").read_text())
-    assert {"meta", "costs", "grid", "raw", "sweep", "paced", "mix", "targets"} <= set(results)
+    assert {"meta", "costs", "grid", "raw", "sweep", "paced", "wide", "mix", "targets"} <= set(results)
 
     runs = [run for entry in results["grid"] for run in entry["runs"]]
-    runs += [run for server in ("torchserve", "flask") for level in results["sweep"][server].values() for run in level["runs"]]
+    for phase in ("sweep", "wide"):
+        runs += [run for server in ("torchserve", "flask") for level in results[phase][server].values() for run in level["runs"]]
     runs += [run for arrivals in ("poisson", "even") for run in results["paced"][arrivals]["runs"]]
     for run in runs:
         assert RUN_FIELDS <= set(run)
@@ -44,7 +45,8 @@ def test_smoke_benchmark_measures_every_phase_without_failures(tiny_run, tmp_pat
 
     targets = results["targets"]
     assert targets["failed_requests"]["value"] == 0
-    assert {"served_over_raw", "p99_over_p50_at_70pct_even", "p99_over_p50_at_70pct_poisson", "beats_flask_at_8_plus"} <= set(targets)
+    assert {"served_over_raw", "served_over_raw_cpu", "p99_over_p50_at_70pct_even", "p99_over_p50_at_70pct_poisson"} <= set(targets)
+    assert {"beats_flask_at_8_plus_sweep", "beats_flask_at_8_plus_wide"} <= set(targets)
     report = (tmp_path / "BENCHMARKS.md").read_text()
     assert "<!-- bench:start -->" in report and "Flask" in report
     assert (tmp_path / "plots" / "throughput.png").read_bytes()[:4] == b"\x89PNG"
