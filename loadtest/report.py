@@ -6,6 +6,7 @@ around it (training time, `make serve` time, the operator guide) stays.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -13,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on the benchmark machine
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from .load import CDF_POINTS  # noqa: E402
 
@@ -20,13 +22,14 @@ PLOTS = Path(__file__).resolve().parent / "plots"  # committed next to BENCHMARK
 
 
 def replace_section(path: Path, name: str, body: str) -> None:
-    """Put ``body`` between ``<!-- name:start -->`` and ``<!-- name:end -->``, appending the markers if absent."""
+    """Put ``body`` between the lines ``<!-- name:start -->`` and ``<!-- name:end -->``, appending them if absent."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     block = f"{start}\n{body.strip()}\n{end}"
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        text = before + block + rest.split(end, 1)[1]
+    # Markers count only on lines of their own, so prose may mention them.
+    pattern = re.compile(rf"^{re.escape(start)}$.*?^{re.escape(end)}$", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
@@ -332,12 +335,13 @@ def plot_throughput(results: dict, report: Path, plots: Path) -> str:
 def plot_cdf(results: dict, report: Path, plots: Path) -> str:
     sweep = results["sweep"]
     path, link = plot_path(report, plots, "latency_cdf.png")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True, sharey=True)
     for ax, name, title in ((axes[0], "torchserve", f"TorchServe {sweep['config']}"), (axes[1], "flask", "Flask baseline")):
         for users, entry in sweep[name].items():
             if entry["cdf_ms"]:
                 ax.plot(entry["cdf_ms"], [p / 100 for p in CDF_POINTS], label=f"{users} users")
         ax.set(xscale="log", xlabel="response time (ms)", title=title)
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("fraction of requests")
     axes[1].legend(fontsize=8)
