@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Dict, List, NamedTuple, Optional, Sequence, Set
 
 import numpy as np
 
@@ -44,6 +44,14 @@ class Traffic:
         return args
 
 
+class Completion(NamedTuple):
+    """One response: when it completed (epoch s), how long it took (ms), whether it was right."""
+
+    t: float
+    ms: float
+    ok: bool
+
+
 @dataclasses.dataclass
 class RunResult:
     users: int
@@ -55,8 +63,7 @@ class RunResult:
     p95_ms: float
     p99_ms: float
     command: str
-    # (completion time, response time ms) per request, for CDFs and time series.
-    timeline: List[tuple[float, float]] = dataclasses.field(repr=False, default_factory=list)
+    timeline: List[Completion] = dataclasses.field(repr=False, default_factory=list)  # for CDFs and time series
     server_usage: Optional[Usage] = None
     client_cpu_cores: float = 0.0
     failure_samples: List[str] = dataclasses.field(default_factory=list)
@@ -65,7 +72,7 @@ class RunResult:
 
     @property
     def latencies_ms(self) -> List[float]:
-        return [ms for _, ms in self.timeline]
+        return [c.ms for c in self.timeline]
 
     @property
     def error_rate(self) -> float:
@@ -135,11 +142,11 @@ def _cpus(cpus: Set[int]) -> str:
     return ",".join(str(c) for c in sorted(cpus))
 
 
-def _read_results(prefix: Path, users: int, seconds: float, command: str, timeline: List[tuple[float, float]]) -> RunResult:
+def _read_results(prefix: Path, users: int, seconds: float, command: str, timeline: List[Completion]) -> RunResult:
     with open(f"{prefix}_stats.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     aggregated = next(row for row in rows if row["Name"] == "Aggregated")
-    latencies = [ms for _, ms in timeline]
+    latencies = [c.ms for c in timeline]
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) if latencies else (float("nan"),) * 3
     return RunResult(
         users=users,
@@ -166,11 +173,12 @@ def _name_stats(row: Dict[str, str]) -> dict:
     }
 
 
-def _read_latency_file(path: Path) -> tuple[tuple[float, float], List[tuple[float, float]]]:
-    """The measured window (start, stop) and the (completion time, ms) rows the locustfile wrote."""
+def _read_latency_file(path: Path) -> tuple[tuple[float, float], List[Completion]]:
+    """The measured window (start, stop) and the responses the locustfile wrote."""
     header, *rows = path.read_text().splitlines()
     _, start, stop = header.split(",")
-    return (float(start), float(stop)), [(float(t), float(ms)) for t, ms in (row.split(",") for row in rows)]
+    completions = [Completion(float(t), float(ms), ok == "1") for t, ms, ok in (row.split(",") for row in rows)]
+    return (float(start), float(stop)), completions
 
 
 def _failure_samples(prefix: Path, limit: int = 5) -> List[str]:

@@ -10,8 +10,9 @@ status other than 200, a body that breaks schemas/prediction.schema.json, the
 wrong model, or explanations missing or unasked counts as a failure.
 Tasks are tagged by model (``--tags cnn``). ``--rate-per-user`` paces each user
 for a fixed offered load (``--arrivals poisson`` or ``even``); 0 sends back to back.
-``--latency-file`` writes the measured window and every response's completion
-time and response time (ms) after the stats reset, for CDFs and time series.
+``--latency-file`` writes the measured window and, for every response after the
+stats reset, its completion time, response time (ms) and success, for CDFs and
+time series.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class _Run:
     weights: List[float] = dataclasses.field(default_factory=list)
     reset_stats: bool = False
     window_start: float = dataclasses.field(default_factory=time.time)  # the stats reset, or the start
-    latencies: List[Tuple[float, float]] = dataclasses.field(default_factory=list)  # (completion time, response ms)
+    latencies: List[Tuple[float, float, bool]] = dataclasses.field(default_factory=list)  # (completion time, response ms, ok)
 
 
 _run = _Run()
@@ -70,7 +71,7 @@ def _add_arguments(parser) -> None:
     group.add_argument("--arrivals", choices=("poisson", "even"), default="poisson", env_var="REALCHECK_ARRIVALS",
                        help="with --rate-per-user: exponential or constant gaps between a user's requests")  # fmt: skip
     group.add_argument("--latency-file", default="", env_var="REALCHECK_LATENCY_FILE",
-                       help="at stop, write the measured window and 'completion time,response ms' per request here")  # fmt: skip
+                       help="at stop, write the measured window and 'completion time,response ms,ok' per request here")  # fmt: skip
 
 
 @events.init.add_listener
@@ -118,8 +119,8 @@ def _start_window(**_kwargs) -> None:
 
 
 @events.request.add_listener
-def _record_latency(response_time: float, **_kwargs) -> None:
-    _run.latencies.append((time.time(), response_time))
+def _record_latency(response_time: float, exception=None, **_kwargs) -> None:
+    _run.latencies.append((time.time(), response_time, exception is None))
 
 
 @events.test_stop.add_listener
@@ -128,7 +129,7 @@ def _write_latencies(environment, **_kwargs) -> None:
     if path:
         # First line: the measured window (start, stop), so server CPU can be counted over the same seconds.
         window = f"window,{_run.window_start:.3f},{time.time():.3f}\n"
-        Path(path).write_text(window + "".join(f"{t:.3f},{ms:.2f}\n" for t, ms in _run.latencies))
+        Path(path).write_text(window + "".join(f"{t:.3f},{ms:.2f},{int(ok)}\n" for t, ms, ok in _run.latencies))
 
 
 class RealcheckUser(FastHttpUser):

@@ -59,8 +59,13 @@ def test_scale_demo_changes_workers_under_load(tiny_run, tmp_path):
                "--step-seconds", "4", "--settle", "1", "--warmup", "2", "--users", "4")  # fmt: skip
     demo = json.loads((tmp_path / "scale.json").read_text())
     assert [step["workers"] for step in demo["steps"]] == [1, 2, 1]
-    assert demo["failures"] == 0 and demo["requests"] > 0
-    assert all(step["requests"] > 0 for step in demo["steps"])
+    assert demo["requests"] > 0 and all(step["requests"] > 0 for step in demo["steps"])
+    # Starting and scaling up lose nothing. Scaling down may fail the one request (batch size 1) the
+    # removed worker is running: TorchServe answers it "Worker died." (pytorch/serve#1101), nothing else.
+    start, up, down = demo["steps"]
+    assert start["failures"] == up["failures"] == 0
+    assert down["failures"] <= 1 and demo["failures"] == down["failures"]
+    assert all("Worker died." in sample for sample in demo["failure_samples"])
 
 
 def test_corpus_mix_weights_split_between_photos(tmp_path):
