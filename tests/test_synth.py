@@ -47,7 +47,8 @@ def _classified(root: Path) -> List[Tuple[Path, int]]:
 
 
 def _hashes(root: Path) -> Dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    files = (p for p in root.rglob("*") if p.is_file())
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 # ---------------------------------------------------------------------- layout
@@ -76,7 +77,8 @@ def test_layout_counts_and_manifest(moderate: Tuple[Path, dict]) -> None:
     for path, _ in _classified(root):
         with Image.open(path) as image:
             assert image.mode == "RGB"
-            assert all(side % 2 == 0 and INPUT_SIZES["demo"] <= 80 <= side <= 160 for side in image.size), path
+            assert all(side % 2 == 0 and 80 <= side <= 160 for side in image.size), path
+            assert min(image.size) >= INPUT_SIZES["demo"]
             assert not image.info.get("exif")
 
 
@@ -133,7 +135,8 @@ def test_cli_hooks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     add_synth_args(parser)
     defaults = parser.parse_args(["--out", str(tmp_path / "x")])
-    assert (defaults.train_per_class, defaults.val_per_class, defaults.min_side, defaults.max_side) == (400, 100, 80, 160)
+    sizes = (defaults.train_per_class, defaults.val_per_class, defaults.min_side, defaults.max_side)
+    assert sizes == (400, 100, 80, 160)
     args = parser.parse_args(
         ["--out", str(tmp_path / "cli"), "--train-per-class", "2", "--val-per-class", "1", "--reddit", "1",
          "--inpainted-train", "1", "--inpainted-val", "1", "--workers", "1"]

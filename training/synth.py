@@ -14,11 +14,12 @@ Why it looks like this:
   PNGs, different sizes, different sharpness), and a detector trained on it
   learns the leak. Here both classes come from the same photographs through
   the same crop, resize, blur, smooth-path, camera-noise and encoding
-  distributions. The real side gets noise in the same octave with the
-  fingerprint's local energy envelope, scaled per image so that the encoded
-  file is exactly as sharp (variance of the Laplacian) as the AI image made
-  from the same crop would be. The fingerprint's structure is the only
-  difference between the classes.
+  distributions. The real side gets camera-like grain where the AI side gets
+  the fingerprint, with the fingerprint's local energy envelope and scaled
+  per image so that the encoded file is exactly as sharp (variance of the
+  Laplacian) as the AI image made from the same crop would be. What tells
+  the classes apart is the fingerprint's spectrum and structure, not how
+  much high frequency there is.
 * Whole photographs, not crops, are split between train and test, so test
   content is never seen in training.
 
@@ -90,16 +91,16 @@ BLUR_SIGMA_RANGE = (0.3, 1.0)
 CAMERA_NOISE_RANGE = (1.0, 3.0)  # RMS, 8-bit levels
 PNG_PROBABILITY = 0.5
 JPEG_QUALITY_RANGE = (75, 100)
-# Fingerprint RMS in 8-bit levels: invisible, yet enough to survive JPEG at
-# quality 75 on most crops.
-DEFAULT_AMPLITUDE = (2.0, 5.0)
-# See _flat_rms.
-FLAT_FRACTION = 0.1
+# Fingerprint RMS in 8-bit levels. Hard to see; at (2, 5) the demo CNN
+# (ResNet-10 from scratch, ~450 steps) barely starts to learn it.
+DEFAULT_AMPLITUDE = (4.0, 8.0)
+# RMS of the latent texture the decoders read, in decoder units (image in [0, 1]).
+LATENT_TEXTURE = 0.05
 # Per-channel noise relative to the part shared by all channels. The decoders
 # work per colour plane, so fingerprints are mostly luminance too.
 CHROMA_NOISE = 0.5
-# Spatial correlation (Gaussian sigma, pixels) of the real side's noise; see envelope_noise.
-REAL_NOISE_SIGMA = 0.7
+# Grain size (Gaussian sigma, pixels) of the real side's residual; see envelope_noise.
+REAL_NOISE_SIGMA = 1.0
 # Side (pixels) of the window over which the real residual copies the fingerprint's energy.
 ENVELOPE_WINDOW = 5
 # Sharpness matching: the gain search doubles up to this, then bisects this often.
@@ -221,8 +222,14 @@ def _centred_gray_laplacian(x: Tensor) -> Tensor:
     return lap - lap.mean()
 
 
-def _decoder_residual(family: str, x_low: Tensor, base: Tensor) -> Tensor:
+def _decoder_residual(family: str, x_low: Tensor, base: Tensor, texture: Tensor) -> Tensor:
     """What the family's decoder puts in the top octave of ``x_low`` (0..255), in decoder units.
+
+    The decoder reads ``x_low`` plus ``texture``: a generator decodes a latent
+    that is never smooth, and upsampling its texture leaves periodic
+    correlations (2x2 blocks after nearest, alternating variance after
+    bilinear) even where the picture is flat. So no crop is too flat to carry
+    a fingerprint, and scaling the residual to a target RMS never blows up.
 
     The decoder sees 2 replicated low-res pixels of margin, so its own zero
     padding leaves no border trace that a detector could key on instead.
@@ -231,8 +238,12 @@ def _decoder_residual(family: str, x_low: Tensor, base: Tensor) -> Tensor:
     softer than its smooth base, and the real side can always match its sharpness.
     """
     pad = 2
-    planes = F.pad(x_low / 255.0, (pad,) * 4, mode="replicate").transpose(0, 1)
-    residual = _top_octave(_cached_decoder(family)(planes) - _up(planes))
+
+    def planes(x: Tensor) -> Tensor:
+        return F.pad(x, (pad,) * 4, mode="replicate").transpose(0, 1)
+
+    smooth = x_low / 255.0
+    residual = _top_octave(_cached_decoder(family)(planes(smooth + texture)) - _up(planes(smooth)))
     residual = residual[..., 2 * pad : -2 * pad, 2 * pad : -2 * pad].transpose(0, 1)
     edges = _top_octave(base)
     lap_base, lap_edges = _centred_gray_laplacian(base), _centred_gray_laplacian(edges)
@@ -242,27 +253,16 @@ def _decoder_residual(family: str, x_low: Tensor, base: Tensor) -> Tensor:
     return residual - float(lap_base @ _centred_gray_laplacian(residual)) / overlap * edges
 
 
-@functools.lru_cache(maxsize=None)
-def _flat_rms(family: str) -> float:
-    """Residual RMS below which a crop counts as flat: a fraction of what a textured photo gives.
-
-    Scaling a flat crop's residual up to the target amplitude would blow a few
-    edge pixels up into blotches, so such crops keep a proportionally weaker fingerprint.
-    """
-    reference = _down(_tensor(_photo("astronaut")))
-    return FLAT_FRACTION * _rms(_decoder_residual(family, reference, _up(reference)))
-
-
-def fingerprint(family: str, x_low: Tensor, base: Tensor, amplitude: float) -> Tensor:
-    """The family's top-octave fingerprint of ``x_low`` (0..255) over ``base``, of RMS ``amplitude`` levels."""
-    residual = _decoder_residual(family, x_low, base)
-    return residual * (amplitude / max(_rms(residual), _flat_rms(family)))
-
-
 def _white(rng: np.random.Generator, shape: torch.Size) -> Tensor:
     """Unit-variance noise, mostly shared across channels as after demosaicing and chroma denoising."""
     shared = torch.from_numpy(rng.standard_normal((1, 1, *shape[2:])))
     return (shared + CHROMA_NOISE * torch.from_numpy(rng.standard_normal(tuple(shape)))) / math.hypot(1.0, CHROMA_NOISE)
+
+
+def fingerprint(rng: np.random.Generator, family: str, x_low: Tensor, base: Tensor, amplitude: float) -> Tensor:
+    """The family's top-octave fingerprint of ``x_low`` (0..255) over ``base``, of RMS ``amplitude`` levels."""
+    residual = _decoder_residual(family, x_low, base, LATENT_TEXTURE * _white(rng, x_low.shape))
+    return residual * (amplitude / _rms(residual))
 
 
 def camera_noise(rng: np.random.Generator, base: Tensor, rms: float) -> Tensor:
@@ -278,8 +278,9 @@ def camera_noise(rng: np.random.Generator, base: Tensor, rms: float) -> Tensor:
 
 def _local_rms(x: Tensor) -> Tensor:
     """[1, 1, H, W] RMS over the channels and a small window."""
-    energy = F.avg_pool2d(x.pow(2).mean(1, keepdim=True), ENVELOPE_WINDOW, 1, ENVELOPE_WINDOW // 2, count_include_pad=False)
-    return energy.sqrt()
+    energy = x.pow(2).mean(1, keepdim=True)
+    pad = ENVELOPE_WINDOW // 2
+    return F.avg_pool2d(energy, ENVELOPE_WINDOW, stride=1, padding=pad, count_include_pad=False).sqrt()
 
 
 def _blur(x: Tensor, sigma: float) -> Tensor:
@@ -292,16 +293,18 @@ def _blur(x: Tensor, sigma: float) -> Tensor:
 
 
 def envelope_noise(rng: np.random.Generator, target: Tensor) -> Tensor:
-    """The real side's residual: camera-like noise in the top octave with ``target``'s local energy envelope.
+    """The real side's residual: camera-like grain with ``target``'s local energy envelope.
 
     Demosaicing and in-camera denoising correlate neighbouring pixels, so
-    camera noise fades towards Nyquist, where a decoder's fingerprint peaks:
-    that spectral shape, not the amount of high frequencies, is what tells
-    the classes apart. Demosaicing error is also strongest where the content
-    is busy, like a fingerprint; copying the fingerprint's envelope keeps
-    where the residual sits, and so the file sizes, alike.
+    camera grain is coarser than the top-octave trace every decoder family
+    leaves. That one shared direction (finer for AI, coarser for real) is
+    what a small CNN picks up within a few hundred steps; residuals spread
+    evenly over the top octave sit between the families and cancel out.
+    Demosaicing error is also strongest where the content is busy, like a
+    fingerprint: copying the envelope keeps where the residual sits alike.
     """
-    noise = _top_octave(_blur(_white(rng, target.shape), REAL_NOISE_SIGMA))
+    white = torch.from_numpy(rng.standard_normal((1, 1, *target.shape[2:]))).expand(target.shape)
+    noise = _blur(white, REAL_NOISE_SIGMA) - _blur(white, 3 * REAL_NOISE_SIGMA)
     return noise / _local_rms(noise) * _local_rms(target)
 
 
@@ -426,7 +429,7 @@ def _render(job: _Job) -> None:
         x_low = _down(crop)
         base = _up(x_low)
         floor = base + camera_noise(rng, base, rng.uniform(*CAMERA_NOISE_RANGE))
-        ai = fingerprint(job.family, x_low, base, rng.uniform(*job.shape.amplitude))
+        ai = fingerprint(rng, job.family, x_low, base, rng.uniform(*job.shape.amplitude))
         real = envelope_noise(rng, ai)
         if job.kind == "inpainted":
             # The real part is as sharp (in pixels) as the AI part would be there.
