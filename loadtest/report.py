@@ -186,7 +186,7 @@ def _grid(grid: List[dict]) -> str:
               "Locust cores"]  # fmt: skip
     return (
         "### TorchServe configurations (CNN at saturation)\n\n`default` is the archive as `make models` builds it "
-        "(training/archive.py MODEL_CONFIG; threads `auto` = the handler's `os.cpu_count() // maxWorkers`). "
+        "(training/archive.py MODEL_CONFIG; threads `auto` = the cores in the worker's CPU affinity `// maxWorkers`). "
         "Each configuration is its own .mar built with training.archive.\n\n" + table(header, rows) + "\n\nReproduce a row:\n\n" + commands
     )
 

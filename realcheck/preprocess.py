@@ -18,12 +18,24 @@ from . import spec
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:
-    """RGB PIL image -> float ``[3, H, W]`` in [0, 1]."""
-    return TF.pil_to_tensor(image).float().div_(255.0)
+    """RGB PIL image -> uint8 ``[3, H, W]``.
+
+    Pixels stay 8-bit until a model reads them: the functions below accept
+    uint8 (0..255) or float (0..1) pixels and convert only the crops they
+    return, because converting a whole 12 MP photo to float took 170 ms to
+    feed five 64 px crops (BENCHMARKS.md).
+    """
+    return TF.pil_to_tensor(image)
+
+
+def unit_float(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels (0..255) -> float in [0, 1]; float pixels pass through."""
+    return pixels.float().div_(255.0) if pixels.dtype == torch.uint8 else pixels
 
 
 def normalize(pixels: torch.Tensor, model_spec: spec.ModelSpec) -> torch.Tensor:
-    """Apply the model's mean/std to ``[..., 3, H, W]`` pixels in [0, 1]."""
+    """Apply the model's mean/std to ``[..., 3, H, W]`` pixels (uint8, or float in [0, 1])."""
+    pixels = unit_float(pixels)
     mean = torch.tensor(model_spec.mean, dtype=pixels.dtype, device=pixels.device).view(3, 1, 1)
     std = torch.tensor(model_spec.std, dtype=pixels.dtype, device=pixels.device).view(3, 1, 1)
     return (pixels - mean) / std
@@ -49,7 +61,7 @@ def limit_long_side(pixels: torch.Tensor, max_side: int) -> torch.Tensor:
 
 
 def _resize(pixels: torch.Tensor, size: Tuple[int, int], antialias: bool = False) -> torch.Tensor:
-    return F.interpolate(pixels[None], size=size, mode="bilinear", align_corners=False, antialias=antialias)[0]
+    return F.interpolate(unit_float(pixels)[None], size=size, mode="bilinear", align_corners=False, antialias=antialias)[0]
 
 
 def crop_origins(length: int, tile: int, count: int) -> List[int]:

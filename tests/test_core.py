@@ -131,6 +131,20 @@ def test_fcn_input_is_whole_image_capped():
     assert preprocess.whole_image(torch.rand(3, 100, 400), model_spec, max_side=200).shape == (1, 3, 50, 200)
 
 
+@pytest.mark.parametrize("mode", spec.VIEW_MODES)
+@pytest.mark.parametrize("height,width", [(10, 20), (150, 200)])
+def test_uint8_pixels_preprocess_like_float(mode, height, width):
+    # Decoded images stay uint8 until cropped; the model must see the same input.
+    pixels = torch.randint(0, 256, (3, height, width), dtype=torch.uint8)
+    as_float = pixels.float() / 255
+    for model_spec in (_spec(), _spec("fcn")):
+        torch.testing.assert_close(preprocess.views(pixels, model_spec, mode), preprocess.views(as_float, model_spec, mode))
+    fcn = _spec("fcn")
+    for max_side in (64, 2048):
+        expected = preprocess.whole_image(as_float, fcn, max_side=max_side)
+        torch.testing.assert_close(preprocess.whole_image(pixels, fcn, max_side=max_side), expected)
+
+
 def test_platt_fit_recovers_known_posterior():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 20000)

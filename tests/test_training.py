@@ -11,9 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from realcheck import spec
+from realcheck import registry, spec
 from realcheck.detector import load_scripted
 from training import data
+from training.train import epoch_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +45,14 @@ def test_tiny_pipeline_leaves_every_artifact(tiny_run):
         assert heading in report
     for model in spec.MODEL_NAMES:
         assert (tiny_run / "model_store" / f"{model}.mar").stat().st_size > 0
+
+
+def test_fcn_serves_its_fine_tuned_weights(tiny_run):
+    # The fine-tune stage validates on another set; its best epoch must not be
+    # compared against the main stage's losses and thrown away.
+    history = json.loads((tiny_run / "fcn" / "train.json").read_text())["history"]
+    assert [h["stage"] for h in history if h["best"]][-1] == "finetune"
+    assert torch.load(tiny_run / "fcn" / "best.pth", weights_only=False)["stage"] == "finetune"
 
 
 def test_export_embeds_the_spec_and_provenance(tiny_run):
@@ -97,6 +106,18 @@ def test_resume_continues_from_the_checkpoint(synthetic_root, tmp_path):
     assert [h["epoch"] for h in history] == [0, 1]
     checkpoint = torch.load(tmp_path / "checkpoint.pth", weights_only=False)
     assert {"model", "optimizer", "epoch", "args"} <= set(checkpoint) and checkpoint["epoch"] == 1
+
+
+def test_epoch_schedule_follows_the_study_and_scales_the_rate_drop():
+    paper_cnn = registry.get_entry("cnn", "paper").train
+    assert epoch_schedule(paper_cnn, 8, None) == (5, 0)  # CNN-ALL: 5 epochs
+    assert epoch_schedule(paper_cnn, 1, None) == (10, 0)  # CNN-SD1.4: 10 epochs
+    paper_vit = registry.get_entry("vit", "paper").train
+    assert epoch_schedule(paper_vit, 8, None) == (10, 5)
+    assert epoch_schedule(paper_vit, 8, 20) == (20, 10)  # the drop moves with --epochs
+    demo_cnn = registry.get_entry("cnn", "demo").train
+    epochs, drop = epoch_schedule(demo_cnn, 1, None)
+    assert epochs == demo_cnn.one_generator_epochs and drop / epochs == demo_cnn.lr_drop_epoch / demo_cnn.epochs
 
 
 @pytest.mark.slow

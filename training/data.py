@@ -253,7 +253,7 @@ class CropDataset(_SampleDataset):
         rng = random.Random(hash((self.seed, self.epoch if self.train else 0, index)))
         if self.augment is not None and self.train:
             image = self.augment(image, rng)
-        pixels = preprocess.to_tensor(image)
+        pixels = preprocess.unit_float(preprocess.to_tensor(image))  # float, to stack with the mask
         if sample.mask is not None:
             mask = self._mask(sample, image.size).float()
         else:
@@ -282,7 +282,7 @@ def collate_crops(items):
 
 
 class ImageDataset(_SampleDataset):
-    """Whole decoded images ``[3, H, W]`` in [0, 1], for evaluation through a Detector.
+    """Whole decoded uint8 images ``[3, H, W]``, for evaluation through a Detector.
 
     ``transform`` perturbs the PIL image first (JPEG recompression, resizing) for
     the robustness test sets.

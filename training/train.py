@@ -7,7 +7,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -96,11 +96,22 @@ def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr)
 
 
+def epoch_schedule(defaults: registry.TrainDefaults, generator_count: int, epochs: Optional[int]) -> Tuple[int, int]:
+    """(epochs, the epoch whose rate drops, 0 for none) for a run on ``generator_count`` generators.
+
+    ``epochs`` overrides the preset's; the drop moves with it, to the same fraction of training.
+    """
+    if epochs is None:
+        one = generator_count == 1 and defaults.one_generator_epochs
+        epochs = defaults.one_generator_epochs if one else defaults.epochs
+    lr_drop_epoch = round(defaults.lr_drop_epoch * epochs / defaults.epochs) if defaults.lr_drop_epoch else 0
+    return epochs, lr_drop_epoch
+
+
 def train(args: argparse.Namespace) -> Path:
     """Train (and for the FCN, fine-tune on inpainted images); return the run directory."""
     entry = registry.get_entry(args.model, args.preset)
     defaults = entry.train
-    epochs = args.epochs if args.epochs is not None else defaults.epochs
     lr = args.lr if args.lr is not None else defaults.lr
     batch_size = args.batch_size or defaults.batch_size
     max_steps = args.steps_per_epoch if args.steps_per_epoch is not None else defaults.steps_per_epoch
@@ -112,6 +123,7 @@ def train(args: argparse.Namespace) -> Path:
     device = resolve_device(args.device)
     layout = resolve_data(args)
     generators = data.select_generators(layout, args.generators)
+    epochs, lr_drop_epoch = epoch_schedule(defaults, len(generators), args.epochs)
     train_samples, val_samples = data.train_val_samples(layout, generators)
     if not train_samples or not val_samples:
         raise SystemExit(f"no training images found for generators {generators} under {layout.root}")
@@ -155,11 +167,16 @@ def train(args: argparse.Namespace) -> Path:
         optimizer = _optimizer(defaults.optimizer, model.parameters(), stage_lr)
         if resume_optimizer is not None and stage_index == start_stage:
             optimizer.load_state_dict(resume_optimizer)
+        elif stage_index > 0:
+            # The fine-tune stage validates on another set (inpainted images
+            # added), so its losses do not compare with the main stage's: the
+            # best fine-tuned epoch replaces the main stage's best.
+            best_loss = float("inf")
         train_loader = _loader(train_set, batch_size, True, args.workers, args.seed)
         val_loader = _loader(val_set, batch_size, False, args.workers, args.seed)
         first = start_epoch if stage_index == start_stage else 0
         for epoch in range(first, stage_epochs):
-            if stage == "main" and defaults.lr_drop_epoch and epoch >= defaults.lr_drop_epoch:
+            if stage == "main" and lr_drop_epoch and epoch >= lr_drop_epoch:
                 for group in optimizer.param_groups:
                     group["lr"] = defaults.lr_after_drop
             train_set.epoch = epoch
@@ -198,6 +215,8 @@ def train(args: argparse.Namespace) -> Path:
         "generators": generators,
         "train_images": len(train_samples),
         "val_images": len(val_samples),
+        "epochs": epochs,
+        "lr_drop_epoch": lr_drop_epoch,
         "seconds": round(time.time() - started, 1),
         "device": str(device),
         "corrupt": sorted(corrupt.paths),
