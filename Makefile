@@ -11,7 +11,7 @@ UI_PORT ?= 8090
 API ?= http://127.0.0.1:8080
 MARS := $(MODEL_STORE)/cnn.mar $(MODEL_STORE)/fcn.mar $(MODEL_STORE)/vit.mar
 
-.PHONY: install serve stop models test test-scale ui bench bench-smoke scale-demo clean
+.PHONY: install serve stop models test ui bench bench-smoke scale-demo clean
 
 $(VENV)/.installed: pyproject.toml scripts/install.sh
 	EXTRAS=test VENV=$(VENV) scripts/install.sh
@@ -36,11 +36,7 @@ ui: | $(VENV)/.installed
 
 test: $(VENV)/.installed
 	scripts/install-chromium.sh
-	$(PY) -m pytest -q -m "not scale_under_load"
-
-# The scale-down-under-load check, kept out of `make test` until its lost request is explained (issue 4).
-test-scale: $(VENV)/.installed
-	$(PY) -m pytest -q -m scale_under_load
+	$(PY) -m pytest -q
 
 clean:
 	rm -rf build $(MODEL_STORE)/*.mar

@@ -53,7 +53,6 @@ def test_smoke_benchmark_measures_every_phase_without_failures(tiny_run, tmp_pat
 
 
 @pytest.mark.e2e
-@pytest.mark.scale_under_load
 def test_scale_demo_changes_workers_under_load(tiny_run, tmp_path):
     run_module("loadtest.scale_demo", "--runs", str(tiny_run), "--out", str(tmp_path), "--steps", "1,2,1",
                "--step-seconds", "4", "--settle", "1", "--warmup", "2", "--users", "4")  # fmt: skip
