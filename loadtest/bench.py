@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional
 
 from realcheck import spec
+from serving import launcher
 from training import archive
 
 from . import images, load, queueing, raw, report, servers
@@ -56,7 +57,6 @@ SMOKE = {
 TARGET_RATIO = 0.85
 TARGET_TAIL = 3.0
 PACED_LOAD = 0.7
-QUIET_LOG_CONFIG = Path(__file__).resolve().parent / "log4j2-quiet.xml"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,7 @@ class ServeConfig:
     batch_size: int
     max_batch_delay: int
     threads: int
-    quiet_logs: bool = False  # the frontend logs through loadtest/log4j2-quiet.xml
+    quiet_logs: bool = False  # the frontend logs through serving/log4j2.xml, as `make serve` ships it
 
     @property
     def name(self) -> str:
@@ -76,10 +76,10 @@ class ServeConfig:
 
     @classmethod
     def parse(cls, name: str) -> "ServeConfig":
-        """``default`` (archive.MODEL_CONFIG and config.properties as shipped) or ``w2-b4-d5-t1[-quiet]``."""
+        """``default`` (archive.MODEL_CONFIG and the logging `make serve` ships) or ``w2-b4-d5-t1[-quiet]``."""
         if name == "default":
             shipped = archive.model_config(MODEL)
-            return cls(shipped["maxWorkers"], shipped["batchSize"], shipped["maxBatchDelay"], 0)
+            return cls(shipped["maxWorkers"], shipped["batchSize"], shipped["maxBatchDelay"], 0, quiet_logs=True)
         match = re.fullmatch(r"w(\d+)-b(\d+)-d(\d+)-t(\d+|auto)(-quiet)?", name)
         if not match:
             raise ValueError(f"bad configuration {name!r}: expected default or w<workers>-b<batch>-d<delay ms>-t<threads|auto>[-quiet]")
@@ -93,7 +93,7 @@ class ServeConfig:
         return config
 
     def server_overrides(self) -> Dict[str, str]:
-        return {"vmargs": f"-Dlog4j.configurationFile=file://{QUIET_LOG_CONFIG}"} if self.quiet_logs else {}
+        return launcher.quiet_logs() if self.quiet_logs else {}
 
     def users_to_saturate(self, floor: int) -> int:
         """Enough outstanding requests to keep every worker's batch full."""

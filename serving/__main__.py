@@ -55,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "start":
         started = time.monotonic()
         server = launcher.start(
-            args.model_store, args.workdir, args.models.split(","), foreground=False, timeout=args.timeout
+            args.model_store,
+            args.workdir,
+            args.models.split(","),
+            overrides=launcher.quiet_logs(),
+            foreground=False,
+            timeout=args.timeout,
         )
         print_usage(server)
         print(f"ready in {time.monotonic() - started:.1f} s")

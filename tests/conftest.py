@@ -66,7 +66,8 @@ def torchserve(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory):
     ``ui_port`` is a free port for the web page's server (tests/test_web.py).
     """
     workdir = tmp_path_factory.mktemp("torchserve")
-    server = launcher.start(tiny_run / SERVED_STORE, workdir, overrides=launcher.isolated_ports())
+    # Logging as `make serve` ships it.
+    server = launcher.start(tiny_run / SERVED_STORE, workdir, overrides={**launcher.isolated_ports(), **launcher.quiet_logs()})
     server.ui_port = launcher.free_port()
     yield server
     launcher.stop(server)

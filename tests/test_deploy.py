@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from serving import launcher
+
 try:
     import kubernetes_validate
 except ImportError:  # pragma: no cover - depends on the environment
@@ -155,6 +157,16 @@ def test_container_configs_keep_the_safe_settings():
             if key in main:
                 assert config[key] == main[key], (path, key)
     assert properties(BASE / "config.properties")["management_address"] == "http://127.0.0.1:8081"
+
+
+def test_container_configs_log_through_the_shipped_log4j2():
+    # The Dockerfile copies serving/ into its WORKDIR, /home/model-server/app.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "WORKDIR /home/model-server/app\nCOPY" in dockerfile and "COPY serving/ serving/" in dockerfile
+    shipped = "/home/model-server/app/" + launcher.LOG_CONFIG.relative_to(ROOT).as_posix()
+    for path in (ROOT / "docker" / "config.properties", BASE / "config.properties"):
+        assert properties(path)["vmargs"] == f"-Dlog4j.configurationFile=file://{shipped}", path
+    assert launcher.LOG_CONFIG.exists()
 
 
 # ---------------------------------------------------------------------------

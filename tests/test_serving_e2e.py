@@ -36,6 +36,15 @@ def manage(server, method: str, path: str) -> requests.Response:
     return requests.request(method, f"{server.management_url}{path}", headers=server.auth("management"), timeout=120)
 
 
+def test_frontend_logs_one_access_line_per_request_and_no_debug(torchserve, ai_png_bytes):
+    logs = torchserve.workdir / "logs"
+    before = (logs / "access_log.log").read_text().count("/predictions/cnn")
+    assert post(torchserve, "/predictions/cnn", data=ai_png_bytes).status_code == 200
+    assert (logs / "access_log.log").read_text().count("/predictions/cnn") == before + 1
+    # TorchServe's built-in configuration logs every request at DEBUG, several lines each.
+    assert "DEBUG" not in (logs / "ts_log.log").read_text()
+
+
 def test_ping_needs_the_token_too(torchserve):
     # TorchServe 0.12 checks the token on /ping as well: health checks must send it.
     response = requests.get(f"{torchserve.inference_url}/ping", headers=torchserve.auth(), timeout=10)
