@@ -84,8 +84,8 @@ class Detector:
         """The prediction plus ``explanations``: one overlay and heatmap per method."""
         pixels = preprocess.to_tensor(image)
         response = self._response(self.raw_scores([pixels])[0])
-        shown = preprocess.unit_float(pixels)
-        shown = preprocess.ensure_min_side(preprocess.limit_long_side(shown, spec.EXPLAIN_MAX_SIDE), self.spec.input_size)
+        shown = preprocess.ensure_min_side(preprocess.limit_long_side(pixels, spec.EXPLAIN_MAX_SIDE), self.spec.input_size)
+        shown = preprocess.unit_float(shown)  # after the downscale: only the shown pixels become float
         maps = self.heatmaps(shown, predicted_ai=response["label"] == spec.LABELS[spec.AI_INDEX])
         response["explanations"] = {name: explain.render(shown, heat) for name, heat in maps.items()}
         return response
