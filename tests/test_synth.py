@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from realcheck.spec import GENIMAGE_CLASS_DIRS, INPUT_SIZES
+from training.data import MANIFEST
 from training.synth import GENERATORS, UNSEEN, add_synth_args, build_synthetic, run_synth
 
 # Enough files for the leak test: 5 seen generators x 32 train + 6 x 8 val = 208 per class.
@@ -123,6 +124,10 @@ def test_rebuild_replaces_an_earlier_build_but_nothing_else(tmp_path: Path) -> N
     build_synthetic(root, **TINY)
     build_synthetic(root, **{**TINY, "train_per_class": 1})
     assert len(_images(root / "glide" / "train" / "ai")) == 1
+    # An interrupted build (dataset.json is written last) is rebuilt, not refused.
+    (root / MANIFEST).unlink()
+    build_synthetic(root, **TINY)
+    assert (root / MANIFEST).exists() and len(_images(root / "glide" / "train" / "ai")) == TINY["train_per_class"]
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")

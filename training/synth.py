@@ -108,7 +108,8 @@ MAX_NOISE_GAIN = 32.0
 GAIN_BISECTIONS = 6
 # The inpainted object covers this fraction of the image; its inverse covers the rest.
 MASK_FRACTION_RANGE = (0.3, 0.7)
-# PIL's RGB -> L weights, so the sharpness matched here is the one measured on the files.
+# PIL's RGB -> L weights: the decoder residual's sharpening part is measured
+# on the luminance, as sharpness() measures the files.
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
 Tensor = torch.Tensor
@@ -153,6 +154,7 @@ def _upsample(x: Tensor, mode: str) -> Tensor:
     return F.interpolate(x, scale_factor=2, mode=mode, **({} if mode == "nearest" else {"align_corners": False}))
 
 
+@functools.lru_cache(maxsize=None)
 def _decoder(family: str) -> Decoder:
     """The family's fixed random upsampler, applied to each colour plane: [C, 1, h, w] -> [C, 1, 2h, 2w].
 
@@ -186,11 +188,6 @@ def _decoder(family: str) -> Decoder:
             F.relu(F.conv_transpose2d(x, w1.transpose(0, 1), b1, stride=2, padding=1, output_padding=1)), w2, padding=1
         )
     raise ValueError(f"unknown decoder family {family!r}")
-
-
-@functools.lru_cache(maxsize=None)
-def _cached_decoder(family: str) -> Decoder:
-    return _decoder(family)
 
 
 # ------------------------------------------------------------- signal helpers
@@ -243,7 +240,7 @@ def _decoder_residual(family: str, x_low: Tensor, base: Tensor, texture: Tensor)
         return F.pad(x, (pad,) * 4, mode="replicate").transpose(0, 1)
 
     smooth = x_low / 255.0
-    residual = _top_octave(_cached_decoder(family)(planes(smooth + texture)) - _up(planes(smooth)))
+    residual = _top_octave(_decoder(family)(planes(smooth + texture)) - _up(planes(smooth)))
     residual = residual[..., 2 * pad : -2 * pad, 2 * pad : -2 * pad].transpose(0, 1)
     edges = _top_octave(base)
     lap_base, lap_edges = _centred_gray_laplacian(base), _centred_gray_laplacian(edges)
@@ -389,8 +386,8 @@ def _quality(rng: np.random.Generator) -> Optional[int]:
     return int(rng.integers(JPEG_QUALITY_RANGE[0], JPEG_QUALITY_RANGE[1] + 1))
 
 
-def _write(stem: Path, data: bytes, quality: Optional[int]) -> None:
-    stem.with_suffix(".png" if quality is None else ".jpg").write_bytes(data)
+def _write(stem: Path, image: Image.Image, quality: Optional[int]) -> None:
+    stem.with_suffix(".png" if quality is None else ".jpg").write_bytes(_encode(image, quality))
 
 
 def _object_mask(rng: np.random.Generator, height: int, width: int) -> Tensor:
@@ -439,16 +436,17 @@ def _render(job: _Job) -> None:
                 name = f"{job.stem.name}_{index}"
                 quality = _quality(rng)
                 image = _to_image(floor + region * ai + (1.0 - region) * real)
-                _write(job.stem.parent / name, _encode(image, quality), quality)
+                _write(job.stem.parent / name, image, quality)
                 pixels = (region[0, 0] * 255).to(torch.uint8).numpy()
                 Image.fromarray(pixels, "L").save(job.stem.parent.parent / "masks" / f"{name}.png")
             return
         quality = _quality(rng)
-        image = _to_image(floor + ai)
-        if job.kind != "ai":
+        if job.kind == "ai":
+            image = _to_image(floor + ai)
+        else:
             gain = _matched_gain(floor, real, sharpness(_as_stored(floor + ai, quality)), quality)
             image = _to_image(floor + gain * real)
-        _write(job.stem, _encode(image, quality), quality)
+        _write(job.stem, image, quality)
 
 
 # ------------------------------------------------------------------- building
@@ -488,15 +486,19 @@ def _jobs(out: Path, seed: int, shape: _Shape, counts: Dict[str, int]) -> List[_
 
 
 def _clear(out: Path) -> None:
-    """Replace an earlier synthetic build; refuse to write over anything else."""
-    if not out.exists() or not any(out.iterdir()):
+    """Replace an earlier synthetic build, finished or interrupted; refuse to write over anything else."""
+    if not out.exists():
         return
+    folders = (*GENERATORS, REDDIT_DIR, INPAINTED_DIR)
     manifest = out / MANIFEST
-    if not manifest.exists() or json.loads(manifest.read_text()).get("kind") != "synthetic":
+    finished = manifest.exists() and json.loads(manifest.read_text()).get("kind") == "synthetic"
+    # dataset.json is written last, so an interrupted build left only these folders.
+    interrupted = not manifest.exists() and {p.name for p in out.iterdir()} <= set(folders)
+    if not (finished or interrupted):
         raise FileExistsError(f"{out} is not empty and holds no synthetic {MANIFEST}")
-    for name in (*GENERATORS, REDDIT_DIR, INPAINTED_DIR):
+    for name in folders:
         shutil.rmtree(out / name, ignore_errors=True)
-    manifest.unlink()
+    manifest.unlink(missing_ok=True)
 
 
 def build_synthetic(
@@ -533,7 +535,10 @@ def build_synthetic(
     torch.set_num_threads(1)
     try:
         if workers > 1:
-            # fork: workers inherit the loaded photos. Samples are independent, so order is irrelevant.
+            # fork: workers inherit the photos decoded here rather than each decoding all of them.
+            # Samples are independent, so order is irrelevant.
+            for name in (*TRAIN_PHOTOS, *TEST_PHOTOS):
+                _photo(name)
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 for _ in pool.imap_unordered(_render, jobs, chunksize=16):
                     pass
