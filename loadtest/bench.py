@@ -31,19 +31,19 @@ import re
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 from realcheck import spec
 from serving import launcher
 from training import archive
+from training.export import git_commit
 
 from . import images, load, queueing, raw, report, servers
 from .load import RunResult, Traffic
-from .servers import ROOT, CpuLayout, Target
+from .servers import CpuLayout, Target, cpu_list
 
 MODEL = "cnn"  # the targets are set on the demo CNN
 PHASES = ("costs", "grid", "sweep", "paced", "wide", "mix")
@@ -87,10 +87,13 @@ class ServeConfig:
         return cls(int(workers), int(batch), int(delay), 0 if threads == "auto" else int(threads), bool(quiet))
 
     def model_config(self) -> dict:
-        config = archive.model_config(MODEL, batch_size=self.batch_size, workers=self.workers, max_batch_delay=self.max_batch_delay)
-        if self.threads:
-            config["realcheck"]["threads_per_worker"] = self.threads
-        return config
+        return archive.model_config(
+            MODEL,
+            batch_size=self.batch_size,
+            workers=self.workers,
+            max_batch_delay=self.max_batch_delay,
+            threads_per_worker=self.threads or None,
+        )
 
     def server_overrides(self) -> Dict[str, str]:
         return launcher.quiet_logs() if self.quiet_logs else {}
@@ -145,10 +148,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         # One core each, for the ratio: the server side never shares with Locust.
-        self.layout = CpuLayout.parse(args.server_cpus, args.client_cpus) if args.server_cpus else CpuLayout.split()
-        # Every core for the server, as a deployment would run: Locust shares the last one.
-        every = self.layout.server | self.layout.client
-        self.wide = CpuLayout(every, self.layout.client)
+        self.layout = CpuLayout.from_flags(args.server_cpus, args.client_cpus) or CpuLayout.split()
+        self.wide = self.layout.widened()
         self.out: Path = args.out
         self.corpus = images.build(args.corpus)
         self.traffic = Traffic(images=args.images, model_weights={MODEL: 1})
@@ -214,7 +215,7 @@ class Bench:
         args = {
             "--runs": str(self.args.runs), "--images": self.args.images, "--seconds": f"{self.args.seconds:g}",
             "--warmup": f"{self.args.warmup:g}", "--repeats": str(self.args.repeats),
-            "--server-cpus": _cpus(self.layout.server), "--client-cpus": _cpus(self.layout.client), **overrides,
+            "--server-cpus": cpu_list(self.layout.server), "--client-cpus": cpu_list(self.layout.client), **overrides,
         }  # fmt: skip
         return shlex.join([".venv/bin/python", "-m", "loadtest.bench", *[x for item in args.items() for x in item]])
 
@@ -410,16 +411,11 @@ def _median(values: List[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def _cpus(cpus: Iterable[int]) -> str:
-    return ",".join(str(c) for c in sorted(cpus))
-
-
 def _machine(layout: CpuLayout, args: argparse.Namespace) -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": commit,
+        "commit": git_commit(),
         "cpu": next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown"),
         "cpus": os.cpu_count(),
         "memory_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
@@ -430,7 +426,7 @@ def _machine(layout: CpuLayout, args: argparse.Namespace) -> dict:
     }
 
 
-def _int_list(text: str) -> List[int]:
+def int_list(text: str) -> List[int]:
     return [int(x) for x in text.split(",") if x]
 
 
@@ -451,19 +447,19 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--images", default="medium-jpeg", help="image classes for grid, sweep and paced (one size: the ratio compares like with like)"
     )
-    parser.add_argument("--users", type=_int_list, default=[1, 2, 4, 8, 16], help="concurrency levels of the sweep")
+    parser.add_argument("--users", type=int_list, default=[1, 2, 4, 8, 16], help="concurrency levels of the sweep")
     parser.add_argument("--grid-users", type=int, default=8, help="concurrency of the grid (raised to 2 x workers x batch)")
     parser.add_argument("--seconds", type=float, default=10, help="measured seconds per Locust run")
     parser.add_argument("--warmup", type=float, default=20, help="seconds of unmeasured load after each TorchServe start")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--raw-seconds", type=float, default=4)
-    parser.add_argument("--raw-batches", type=_int_list, default=[1, 2, 4, 8])
+    parser.add_argument("--raw-batches", type=int_list, default=[1, 2, 4, 8])
     parser.add_argument("--cost-models", default="cnn,fcn,vit")
     parser.add_argument("--cost-repeats", type=int, default=3)
     parser.add_argument("--paced-users", type=int, default=32, help="users of the paced runs: many, so arrivals stay nearly open-loop")
     parser.add_argument("--paced-rps", type=float, default=0, help="saturation req/s, for --only paced without the sweep")
     parser.add_argument("--wide-config", default="", help="TorchServe configuration on every core (default: w<cores>-b1-d0-t1-quiet)")
-    parser.add_argument("--wide-users", type=_int_list, default=[1, 8, 16], help="concurrency levels on every core")
+    parser.add_argument("--wide-users", type=int_list, default=[1, 8, 16], help="concurrency levels on every core")
     parser.add_argument("--mix-weights", type=_weights, default={"cnn": 3, "fcn": 1, "vit": 2})
     parser.add_argument("--mix-users", type=int, default=6)
     parser.add_argument("--mix-seconds", type=float, default=30)

@@ -20,7 +20,9 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Set
 
 import numpy as np
 
-from .servers import ROOT, Target, Usage, UsageMonitor, pinned
+from realcheck.spec import MODEL_NAMES
+
+from .servers import ROOT, Target, Usage, UsageMonitor, cpu_list, pinned
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 
@@ -37,7 +39,7 @@ class Traffic:
 
     def arguments(self) -> List[str]:
         args = ["--images", self.images, "--explain-rate", str(self.explain_rate)]
-        for model in ("cnn", "fcn", "vit"):
+        for model in MODEL_NAMES:
             args += [f"--{model}-weight", str(self.model_weights.get(model, 0))]
         if self.rate_per_user:
             args += ["--rate-per-user", f"{self.rate_per_user:.4f}", "--arrivals", self.arrivals]
@@ -132,14 +134,10 @@ def run(
     if process.returncode not in (0, 1):  # 1 = some requests failed, which the result reports
         raise RuntimeError(f"locust exited with {process.returncode}:\n{output[-3000:]}")
     window, timeline = _read_latency_file(Path(f"{prefix}_latency.csv"))
-    result = _read_results(prefix, users, seconds, shlex.join(["taskset", "-c", _cpus(client_cpus), *command]), timeline)
+    result = _read_results(prefix, users, seconds, shlex.join(["taskset", "-c", cpu_list(client_cpus), *command]), timeline)
     result.server_usage = server.usage(*window)
     result.client_cpu_cores = sum(client.usage(*window).cpu_cores.values())
     return result
-
-
-def _cpus(cpus: Set[int]) -> str:
-    return ",".join(str(c) for c in sorted(cpus))
 
 
 def _read_results(prefix: Path, users: int, seconds: float, command: str, timeline: List[Completion]) -> RunResult:

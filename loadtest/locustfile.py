@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from loadtest import images  # noqa: E402
 from loadtest.checks import problem  # noqa: E402
+from realcheck.spec import MODEL_NAMES  # noqa: E402
 
-MODELS = ("cnn", "fcn", "vit")
 
 
 @dataclasses.dataclass
@@ -61,7 +61,7 @@ def _add_arguments(parser) -> None:
                        help="image folder (built on first use)")  # fmt: skip
     group.add_argument("--images", default=images.DEFAULT_MIX, env_var="REALCHECK_IMAGES",
                        help="image classes and weights, e.g. medium-jpeg:4,large-png:1")  # fmt: skip
-    for model in MODELS:
+    for model in MODEL_NAMES:
         group.add_argument(f"--{model}-weight", type=int, default=1, env_var=f"REALCHECK_{model.upper()}_WEIGHT",
                            help=f"relative share of requests to {model}")  # fmt: skip
     group.add_argument("--explain-rate", type=float, default=0.02, env_var="REALCHECK_EXPLAIN_RATE",

@@ -7,6 +7,7 @@ around it (training time, `make serve` time, the operator guide) stays.
 from __future__ import annotations
 
 import re
+import statistics
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -217,17 +218,16 @@ def _raw_key(batch: int) -> str:
 
 def _sweep(results: dict, report: Path, plots: Path) -> str:
     sweep, raw = results["sweep"], results["raw"]
-    best_raw = sorted(max(p["batch1"], p["best_batch"]) for p in raw["repeats"])
-    raw_ceiling = best_raw[len(best_raw) // 2]
+    raw_ceiling = statistics.median(max(p["batch1"], p["best_batch"]) for p in raw["repeats"])
     scan = ", ".join(f"batch {b}: {rate['images_per_s']:.2f} img/s, {rate['cpu_ms']:.1f} CPU ms" for b, rate in raw["scan"].items())
     batches = sorted({1, raw["best_batch"]})
     rows = []
-    for i, p in enumerate(raw["repeats"]):
+    # The ratios per repeat as bench.targets computed them.
+    ratios = zip(results["targets"]["served_over_raw"]["per_repeat"], results["targets"]["served_over_raw_cpu"]["per_repeat"])
+    for i, (p, (ratio, cpu_ratio)) in enumerate(zip(raw["repeats"], ratios, strict=True)):
         rates = [f"{p[_raw_key(b)]:.2f} ({p[_raw_key(b) + '_cpu_ms']:.1f})" for b in batches]
-        best_cpu = min(p["batch1_cpu_ms"], p["best_batch_cpu_ms"])
         served = f"{p['served_saturation']:.2f} ({p['served_cpu_ms']:.1f})"
-        ratio = p["served_saturation"] / max(p["batch1"], p["best_batch"])
-        rows.append([i + 1, *rates, served, f"{ratio:.2f}", f"{best_cpu / p['served_cpu_ms']:.2f}"])
+        rows.append([i + 1, *rates, served, f"{ratio:.2f}", f"{cpu_ratio:.2f}"])
     header = ["repeat", *[f"raw batch {b}: img/s (CPU ms/img)" for b in batches], "served at saturation: req/s (CPU ms/req)",
               "served / raw, throughput", "served / raw, CPU time"]  # fmt: skip
     pairs = table(header, rows)
@@ -318,8 +318,7 @@ def plot_throughput(results: dict, report: Path, plots: Path) -> str:
         if phase == "sweep":
             raw = results["raw"]
             for batch, style in zip(sorted({1, raw["best_batch"]}), (":", "--"), strict=False):
-                values = sorted(p[_raw_key(batch)] for p in raw["repeats"])
-                ax.axhline(values[len(values) // 2], linestyle=style, color="grey", label=f"raw in-process, batch {batch}")
+                ax.axhline(statistics.median(p[_raw_key(batch)] for p in raw["repeats"]), linestyle=style, color="grey", label=f"raw in-process, batch {batch}")
         ax.set(xscale="log", xlabel="concurrent users", ylabel="requests / s (median)", title=versus["layout"])
         ax.minorticks_off()
         ax.set_xticks(users, [str(u) for u in users])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shlex
 import sys
 import threading
 import time
@@ -30,7 +30,7 @@ import numpy as np
 import requests
 
 from . import images, load, report, servers
-from .bench import MODEL, ServeConfig, build_store
+from .bench import MODEL, ServeConfig, build_store, int_list
 from .load import Completion, RunResult, Traffic
 from .servers import CpuLayout
 
@@ -62,7 +62,7 @@ def failures_between(timeline: List[Completion], start: float, end: float) -> in
     return sum(1 for c in timeline if start <= c.t < end and not c.ok)
 
 
-def time_series(timeline: List[tuple[float, float]], origin: float, bucket: float) -> Dict[str, List[float]]:
+def time_series(timeline: List[Completion], origin: float, bucket: float) -> Dict[str, List[float]]:
     """req/s, p50 and p99 per ``bucket`` seconds, for the plot."""
     end = max(c.t for c in timeline)
     series: Dict[str, List[float]] = {"t": [], "rps": [], "p50_ms": [], "p99_ms": []}
@@ -78,7 +78,7 @@ def time_series(timeline: List[tuple[float, float]], origin: float, bucket: floa
 
 
 def run(args: argparse.Namespace) -> dict:
-    layout = CpuLayout.parse(args.server_cpus, args.client_cpus) if args.server_cpus else _all_cores()
+    layout = CpuLayout.from_flags(args.server_cpus, args.client_cpus) or CpuLayout.split().widened()
     images.build(args.corpus)  # before the clock starts, not inside a Locust process
     traffic = Traffic(images=args.images, model_weights={MODEL: 1})
     # Locust runs until the last step ends; this only bounds it should the script die.
@@ -124,13 +124,9 @@ def run(args: argparse.Namespace) -> dict:
         "requests": result.requests,
         "client_cpu_cores": result.client_cpu_cores,
         "series": time_series(result.timeline, origin, args.bucket),
-        "command": " ".join([".venv/bin/python", "-m", "loadtest.scale_demo", *sys.argv[1:]]),
+        "command": shlex.join([".venv/bin/python", "-m", "loadtest.scale_demo", *sys.argv[1:]]),
     }
 
-
-def _all_cores() -> CpuLayout:
-    cpus = os.sched_getaffinity(0)
-    return CpuLayout(set(cpus), {max(cpus)})
 
 
 def markdown(demo: dict, plot_link: str) -> str:
@@ -165,9 +161,6 @@ def markdown(demo: dict, plot_link: str) -> str:
     )
 
 
-def _int_list(text: str) -> List[int]:
-    return [int(x) for x in text.split(",") if x]
-
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
@@ -177,7 +170,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("build/scale-demo"))
     parser.add_argument("--corpus", type=Path, default=Path("build/loadtest/corpus"))
     parser.add_argument("--images", default="medium-jpeg")
-    parser.add_argument("--steps", type=_int_list, default=[1, 2, 1], help="worker counts, one step each")
+    parser.add_argument("--steps", type=int_list, default=[1, 2, 1], help="worker counts, one step each")
     parser.add_argument("--step-seconds", type=float, default=25)
     parser.add_argument("--settle", type=float, default=3, help="seconds after each call left out of its step")
     parser.add_argument("--users", type=int, default=8)

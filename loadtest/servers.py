@@ -41,11 +41,18 @@ class CpuLayout:
         return cls(set(cpus[:-1]), {cpus[-1]})
 
     @classmethod
-    def parse(cls, server: str, client: str) -> "CpuLayout":
-        return cls(_cpu_set(server), _cpu_set(client))
+    def from_flags(cls, server: str, client: str) -> Optional["CpuLayout"]:
+        """``--server-cpus`` and ``--client-cpus`` (taskset lists), or None when neither is given."""
+        if bool(server) != bool(client):
+            raise ValueError("--server-cpus and --client-cpus go together")
+        return cls(_cpu_set(server), _cpu_set(client)) if server else None
+
+    def widened(self) -> "CpuLayout":
+        """Every core for the server, as a deployment would run; the load generator shares its own."""
+        return CpuLayout(self.server | self.client, self.client)
 
     def describe(self) -> str:
-        return f"server on CPU {_cpu_list(self.server)}, load generator on CPU {_cpu_list(self.client)}"
+        return f"server on CPU {cpu_list(self.server)}, load generator on CPU {cpu_list(self.client)}"
 
 
 def _cpu_set(text: str) -> Set[int]:
@@ -57,7 +64,8 @@ def _cpu_set(text: str) -> Set[int]:
     return cpus
 
 
-def _cpu_list(cpus: Set[int]) -> str:
+def cpu_list(cpus: Set[int]) -> str:
+    """``{0, 1, 5}`` -> ``"0,1,5"``, for taskset and the commands the reports print."""
     return ",".join(str(cpu) for cpu in sorted(cpus))
 
 
@@ -181,7 +189,6 @@ class UsageMonitor:
 class Target:
     """A running server the load generator can hit: where, with which key file, and its process."""
 
-    name: str
     url: str
     key_file: Path
     pid: int
@@ -196,7 +203,7 @@ def torchserve(
     with pinned(cpus):
         server = launcher.start(model_store, workdir, models=models, overrides={**launcher.isolated_ports(), **(overrides or {})})
     try:
-        yield Target("torchserve", server.inference_url, server.workdir / launcher.KEY_FILE, server.process.pid, server)
+        yield Target(server.inference_url, server.workdir / launcher.KEY_FILE, server.process.pid, server)
     finally:
         launcher.stop(server)
 
@@ -215,7 +222,7 @@ def flask_baseline(model_dir: Path, workdir: Path, cpus: Set[int], timeout: floa
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_ping(url, process, timeout)
-        yield Target("flask", url, workdir / "key_file.json", process.pid)
+        yield Target(url, workdir / launcher.KEY_FILE, process.pid)
     finally:
         process.terminate()
         try:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from loadtest import checks, images
+from loadtest.servers import CpuLayout
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_FIELDS = {"users", "seconds", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "error_rate", "server_cpu_ms", "command"}
@@ -85,3 +86,13 @@ def test_locust_checks_reject_wrong_answers():
     assert "answered by cnn" in checks.problem(200, json.dumps(good), "vit", explain=False)
     assert "schema" in checks.problem(200, json.dumps({**good, "probability_ai": 2}), "cnn", explain=False)
     assert "explanations missing" in checks.problem(200, json.dumps(good), "cnn", explain=True)
+
+
+def test_cpu_flags_go_together_and_widen_to_every_core():
+    assert CpuLayout.from_flags("", "") is None
+    layout = CpuLayout.from_flags("0-1", "2")
+    assert layout == CpuLayout({0, 1}, {2}) and layout.widened() == CpuLayout({0, 1, 2}, {2})
+    # One flag alone used to be ignored (client) or pin Locust to no CPU at all (server).
+    for server, client in (("0", ""), ("", "1")):
+        with pytest.raises(ValueError):
+            CpuLayout.from_flags(server, client)

@@ -47,6 +47,9 @@ def add_archive_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="override the batch size in model-config.yaml")
     parser.add_argument("--workers", type=int, help="override min/max workers in model-config.yaml")
     parser.add_argument("--max-batch-delay", type=int, help="override maxBatchDelay (ms) in model-config.yaml")
+    parser.add_argument(
+        "--threads-per-worker", type=int, help="torch threads per CPU worker (default: the worker's cores / maxWorkers)"
+    )
 
 
 def model_config(
@@ -55,8 +58,11 @@ def model_config(
     batch_size: int | None = None,
     workers: int | None = None,
     max_batch_delay: int | None = None,
+    threads_per_worker: int | None = None,
 ) -> dict:
     config = {**MODEL_CONFIG[name], "realcheck": dict(MODEL_CONFIG[name]["realcheck"])}
+    if threads_per_worker:
+        config["realcheck"]["threads_per_worker"] = threads_per_worker
     if device_type:
         config["deviceType"] = device_type
     if batch_size:
@@ -111,11 +117,18 @@ def archive_all(
     batch_size: int | None = None,
     workers: int | None = None,
     max_batch_delay: int | None = None,
+    threads_per_worker: int | None = None,
 ) -> list[Path]:
     staging = Path(runs) / ".mar-staging"
     try:
         return [
-            build_archive(name, Path(runs) / name, Path(out), model_config(name, device_type, batch_size, workers, max_batch_delay), staging)
+            build_archive(
+                name,
+                Path(runs) / name,
+                Path(out),
+                model_config(name, device_type, batch_size, workers, max_batch_delay, threads_per_worker),
+                staging,
+            )
             for name in models
         ]
     finally:
@@ -124,5 +137,12 @@ def archive_all(
 
 def run_archive(args: argparse.Namespace) -> list[Path]:
     return archive_all(
-        args.runs, args.out, args.models.split(","), args.device_type, args.batch_size, args.workers, args.max_batch_delay
+        args.runs,
+        args.out,
+        args.models.split(","),
+        args.device_type,
+        args.batch_size,
+        args.workers,
+        args.max_batch_delay,
+        args.threads_per_worker,
     )

@@ -24,15 +24,15 @@ from flask import Flask, Response, request
 from realcheck import spec
 from realcheck.detector import load_detector
 from realcheck.service import DetectionService, Outcome, Request
+from serving import launcher
 
-KEY_FILE = "key_file.json"
 
 
 def write_key_file(workdir: Path) -> str:
     """A fresh inference key in TorchServe's key_file.json layout, so clients read it the same way."""
     key = secrets.token_urlsafe(12)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / KEY_FILE).write_text(json.dumps({"inference": {"key": key}, "management": {"key": secrets.token_urlsafe(12)}}))
+    (workdir / launcher.KEY_FILE).write_text(json.dumps({"inference": {"key": key}, "management": {"key": secrets.token_urlsafe(12)}}))
     return key
 
 
